@@ -1,0 +1,70 @@
+"""The FastAPI application: routers, error shape, body limit, and the background loops
+(outbox relay, stage timers) started and stopped with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from jingwu import __version__
+from jingwu.api.errors import BodySizeLimit, install_error_handlers
+from jingwu.api.routes import auth, events, incidents, majors, reference, units
+from jingwu.api.runtime import Runtime
+from jingwu.services.timers import check_timers
+
+log = logging.getLogger(__name__)
+TIMER_PERIOD_S = 5.0
+
+
+async def _timer_loop(runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(TIMER_PERIOD_S)
+        try:
+            await asyncio.to_thread(check_timers, runtime.deps)
+        except Exception:
+            log.exception("timer check failed")
+
+
+def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.relay.start()
+        task = asyncio.create_task(_timer_loop(runtime)) if timers else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            runtime.relay.stop()
+
+    app = FastAPI(title="jingwu (警務)", version=__version__, lifespan=lifespan,
+                  description="Public-safety command and service platform: 110 intake, dispatch, command centre.")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for r in (auth, incidents, units, reference, events, majors):
+        app.include_router(r.router)
+    for router in extra_routers or []:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, "database": runtime.engine.dialect.name})
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,79 @@
+"""FastAPI dependencies as ``Annotated`` aliases: who is acting, and the use-case dependencies."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.security import OAuth2PasswordBearer
+
+from jingwu.api.auth import read_token
+from jingwu.api.runtime import Runtime
+from jingwu.domain.access import Actor
+from jingwu.services.accounts import actor_for, get_account
+from jingwu.services.dependencies import Dependencies
+from jingwu.store.unit_of_work import read_connection
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+ACCOUNT_CACHE_S = 5.0
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=[{"field": "Authorization", "message": message}],
+                         headers={"WWW-Authenticate": "Bearer"})
+
+
+def actor_from_token(runtime: Runtime, token: str | None) -> Actor:
+    if not token:
+        raise _unauthorised("log in first: send Authorization: Bearer <token>")
+    claims = read_token(token, runtime.settings.secret_key)
+    if claims is None:
+        raise _unauthorised("the token is invalid or has expired")
+    cache: dict[str, tuple[float, Actor | None, int]] = runtime.extras.setdefault("actor_cache", {})
+    hit = cache.get(claims.username)
+    now = time.monotonic()
+    if hit is None or now - hit[0] > ACCOUNT_CACHE_S:
+        with read_connection(runtime.engine) as conn:
+            account = get_account(conn, claims.username)
+        if account is None or account.disabled or account.org_code not in runtime.deps.org:
+            hit = (now, None, -1)
+        else:
+            hit = (now, actor_for(account, runtime.deps.org), account.token_version)
+        cache[claims.username] = hit
+    _at, actor, version = hit
+    if actor is None or version != claims.token_version:
+        raise _unauthorised("the account is disabled or the token was revoked")
+    return actor
+
+
+def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    if not token:
+        token = request.cookies.get("jingwu_token")
+    return actor_from_token(get_runtime(request), token)
+
+
+def socket_actor(websocket: WebSocket) -> Actor:
+    token = websocket.query_params.get("token") or websocket.cookies.get("jingwu_token")
+    runtime: Runtime = websocket.app.state.runtime
+    return actor_from_token(runtime, token)
+
+
+def get_deps(request: Request) -> Dependencies:
+    return get_runtime(request).deps
+
+
+def request_id(request: Request) -> str:
+    return request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+DepsDep = Annotated[Dependencies, Depends(get_deps)]
+RequestIdDep = Annotated[str, Depends(request_id)]

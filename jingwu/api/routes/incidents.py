@@ -1,0 +1,142 @@
+"""Incidents: intake, queue, detail with timeline, duplicates, transitions, recommendations, assignment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from jingwu.api.deps import ActorDep, DepsDep, RequestIdDep
+from jingwu.api.schemas import (
+    AssignmentCreated,
+    AssignmentIn,
+    CallerOut,
+    DuplicateOut,
+    IncidentCreated,
+    IncidentDetail,
+    IncidentIn,
+    IncidentList,
+    IncidentOut,
+    LinkIn,
+    RecommendationOut,
+    RevealIn,
+    TransitionIn,
+)
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.incident import Incident, Source
+from jingwu.services import queries
+from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
+from jingwu.services.incidents import link_duplicate, transition_incident
+from jingwu.services.intake import ReceiveCall, receive_call
+from jingwu.store.unit_of_work import read_connection
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+def _out(inc: Incident) -> dict:
+    return {
+        "id": inc.id, "type_code": inc.type_code, "family": inc.family, "priority": inc.priority,
+        "status": inc.status.value, "lat": inc.location.lat, "lon": inc.location.lon,
+        "station_code": inc.station_code, "address": inc.address, "street": inc.street,
+        "description": inc.description, "source": inc.source.value, "callers": inc.callers,
+        "received_at": inc.received_at, "received_by": inc.received_by, "dispatched_at": inc.dispatched_at,
+        "en_route_at": inc.en_route_at, "arrived_at": inc.arrived_at, "cleared_at": inc.cleared_at,
+        "closed_at": inc.closed_at, "merged_into": inc.merged_into, "major_id": inc.major_id,
+        "active_units": inc.active_units, "version": inc.version,
+    }
+
+
+@router.post("", status_code=201, response_model=IncidentCreated,
+             responses={200: {"model": IncidentCreated, "description": "a retry: the incident already created"}})
+def create_incident(
+    body: IncidentIn, actor: ActorDep, deps: DepsDep, response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> IncidentCreated:
+    digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    cmd = ReceiveCall(
+        type_code=body.type,
+        location=GeoPoint(lat=body.location.lat, lon=body.location.lon) if body.location else None,
+        address=body.address, priority=body.priority, description=body.description,
+        caller_name=body.caller.name if body.caller else None, caller_phone=body.caller.phone if body.caller else None,
+        source=Source(body.source), idempotency_key=idempotency_key, request_hash=digest,
+    )
+    result = receive_call(deps, actor, cmd)
+    if not result.created:
+        response.status_code = 200
+    return IncidentCreated(
+        **_out(result.incident), replayed=not result.created, geocoded_as=result.geocoded,
+        possible_duplicates=[DuplicateOut(**_dup(d)) for d in result.duplicates],
+    )
+
+
+def _dup(d: object) -> dict:
+    return {k: getattr(d, k) for k in ("incident_id", "type_code", "status", "distance_m", "age_s")}
+
+
+@router.get("", response_model=IncidentList)
+def list_incidents(
+    actor: ActorDep, deps: DepsDep,
+    status: Annotated[list[str] | None, Query(max_length=10)] = None,
+    priority: Annotated[list[int] | None, Query(max_length=4)] = None,
+    station: Annotated[str | None, Query(max_length=32)] = None,
+    type: Annotated[str | None, Query(max_length=40)] = None,
+    since: datetime | None = None, until: datetime | None = None,
+    open: bool = False,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentList:
+    f = queries.IncidentFilter(status=status, priority=priority, station=station, type_code=type, since=since,
+                               until=until, open_only=open, limit=limit, offset=offset)
+    with read_connection(deps.engine) as conn:
+        rows, total = queries.list_incidents(conn, actor, f)
+    return IncidentList(items=[IncidentOut(**r) for r in rows], total=total)
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail)
+def get_incident(incident_id: str, actor: ActorDep, deps: DepsDep) -> IncidentDetail:
+    with read_connection(deps.engine) as conn:
+        return IncidentDetail(**queries.incident_detail(conn, actor, incident_id))
+
+
+@router.post("/{incident_id}/callers/reveal", response_model=list[CallerOut])
+def reveal_callers(incident_id: str, body: RevealIn, actor: ActorDep, deps: DepsDep,
+                   rid: RequestIdDep) -> list[CallerOut]:
+    with deps.engine.begin() as conn:
+        found = queries.reveal_callers(conn, actor, incident_id, body.reason, deps.clock(), rid)
+    return [CallerOut(**c) for c in found]
+
+
+@router.post("/{incident_id}/link", response_model=IncidentOut)
+def link(incident_id: str, body: LinkIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
+    """Confirm this incident duplicates ``into``: it is merged and its callers join ``into``."""
+    return IncidentOut(**_out(link_duplicate(deps, actor, incident_id, body.into)))
+
+
+@router.post("/{incident_id}/transition", response_model=IncidentOut)
+def transition(incident_id: str, body: TransitionIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
+    return IncidentOut(**_out(transition_incident(deps, actor, incident_id, body.status, body.reason)))
+
+
+@router.get("/{incident_id}/recommendations", response_model=list[RecommendationOut])
+def recommendations(incident_id: str, actor: ActorDep, deps: DepsDep,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[RecommendationOut]:
+    recs = recommend_units(deps, actor, incident_id, limit)
+    return [RecommendationOut(**_rec(r)) for r in recs]
+
+
+def _rec(r: object) -> dict:
+    fields = ("unit_id", "call_sign", "capability", "eta_s", "distance_m", "straight_distance_m", "method",
+              "fills_plan", "reason", "route")
+    out = {k: getattr(r, k) for k in fields}
+    out["capability"] = str(out["capability"])
+    return out
+
+
+@router.post("/{incident_id}/assignments", status_code=201, response_model=AssignmentCreated,
+             responses={409: {"description": "the unit is not available"}})
+def assign(incident_id: str, body: AssignmentIn, actor: ActorDep, deps: DepsDep) -> AssignmentCreated:
+    a = assign_unit(deps, actor, AssignUnit(incident_id, body.unit_id, body.override_reason))
+    return AssignmentCreated(incident_id=a.incident_id, unit_id=a.unit_id, call_sign=a.call_sign,
+                             recommended=a.recommended, override_reason=a.override_reason, eta_s=a.eta_s)

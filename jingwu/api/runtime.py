@@ -1,0 +1,69 @@
+"""Everything a running jingwu holds: engine, org tree, catalogue, travel engine, bus and relay.
+
+Built once at start-up (never at import time) by ``build_runtime``; tests build their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from jingwu.bus.memory import InProcessBus
+from jingwu.bus.relay import OutboxRelay
+from jingwu.config import Settings
+from jingwu.domain.places import AddressResolver
+from jingwu.domain.travel import TravelTimeEstimator
+from jingwu.geo.straight_line import StraightLineTravelTimes
+from jingwu.services.catalogue import load_catalogue
+from jingwu.services.dependencies import Dependencies, DispatchRules
+from jingwu.services.organisation import load_org_tree
+from jingwu.store.engine import build_engine
+from jingwu.store.migrate import upgrade
+from jingwu.store.unit_of_work import read_connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    deps: Dependencies
+    bus: InProcessBus
+    relay: OutboxRelay
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Optional parts added by other capabilities (road network, analysis layers)."""
+
+    def reload_org(self) -> None:
+        with read_connection(self.engine) as conn:
+            self.deps.org = load_org_tree(conn)
+
+    def close(self) -> None:
+        self.relay.stop()
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: bool = True,
+                  travel: TravelTimeEstimator | None = None, places: AddressResolver | None = None) -> Runtime:
+    engine = engine or build_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    with read_connection(engine) as conn:
+        org = load_org_tree(conn)
+    bus = InProcessBus()
+    relay = OutboxRelay(engine, bus.publish)
+    rules = DispatchRules(
+        duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_s=settings.duplicate_window_s,
+        recommendation_limit=settings.recommendation_limit,
+        recommendation_max_eta_s=settings.recommendation_max_eta_s,
+        checkin_interval_s=settings.checkin_interval_s,
+    )
+    deps = Dependencies(
+        engine=engine, catalogue=load_catalogue(), org=org,
+        travel=travel or StraightLineTravelTimes(settings.straight_line_speed_kmh),
+        places=places, rules=rules, on_commit=relay.notify,
+    )
+    return Runtime(settings=settings, engine=engine, deps=deps, bus=bus, relay=relay)

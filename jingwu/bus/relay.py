@@ -1,0 +1,86 @@
+"""The outbox relay: publishes committed events in commit order, then marks them published.
+
+A commit wakes it at once; it also polls, so events left by a crash between commit and publish
+still go out (at least once; ``seq`` lets consumers drop a repeat).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select, update
+
+from jingwu.bus.memory import Message
+from jingwu.store import tables as t
+from jingwu.store.engine import is_sqlite
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, engine: Engine, publish: Callable[[Message], None], *, poll_s: float = 1.0,
+                 batch: int = 500) -> None:
+        self.engine = engine
+        self.publish = publish
+        self.poll_s = poll_s
+        self.batch = batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.published_count = 0
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            try:
+                while self.drain_once() >= self.batch:
+                    pass
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                self._stop.wait(self.poll_s)
+
+    def drain_once(self) -> int:
+        """Publish one batch of unpublished events; returns how many."""
+        o = t.outbox.c
+        with self.engine.connect() as conn:
+            if is_sqlite(self.engine):
+                conn.info["begin_mode"] = "IMMEDIATE"
+            try:
+                with conn.begin():
+                    q = select(o.seq, o.stream, o.kind, o.station_code, o.payload).where(
+                        o.published_at.is_(None)).order_by(o.seq).limit(self.batch)
+                    if not is_sqlite(self.engine):
+                        q = q.with_for_update(skip_locked=True)
+                    rows = conn.execute(q).all()
+                    if not rows:
+                        return 0
+                    for r in rows:
+                        msg = dict(r.payload)
+                        msg.update(seq=r.seq, kind=r.kind, stream=r.stream, station_code=r.station_code)
+                        self.publish(msg)
+                    conn.execute(
+                        update(t.outbox).where(o.seq.in_([r.seq for r in rows])).values(published_at=datetime.now(UTC))
+                    )
+            finally:
+                conn.info.pop("begin_mode", None)
+        self.published_count += len(rows)
+        return len(rows)

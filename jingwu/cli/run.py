@@ -1,0 +1,80 @@
+"""`jingwu serve` and `jingwu demo`: run the command system over HTTP."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from jingwu.api.app import create_app
+from jingwu.api.runtime import Runtime, build_runtime
+from jingwu.config import Settings, get_settings
+from jingwu.services.demo import seed_andorra
+from jingwu.store import tables as t
+from jingwu.store.engine import build_engine
+from jingwu.store.migrate import upgrade
+
+console = Console()
+
+
+def _serve(runtime: Runtime, host: str, port: int) -> None:
+    app = create_app(runtime)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+
+
+def serve(
+    host: str = typer.Option(None, help="address to listen on (default JINGWU_HOST or 127.0.0.1)"),
+    port: int = typer.Option(None, help="port (default JINGWU_PORT or 8000)"),
+) -> None:
+    """Serve jingwu on the database at JINGWU_DATABASE_URL."""
+    settings = get_settings()
+    runtime = build_runtime(settings)
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"jingwu serving on [bold]http://{host}:{port}[/] (API docs at /docs)")
+    _serve(runtime, host, port)
+
+
+def demo(
+    port: int = typer.Option(8000, help="port to serve on"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    fresh: bool = typer.Option(True, help="start from a fresh demo database (SQLite default only)"),
+) -> None:
+    """Seed Andorra (7 parishes, 40 units, demo accounts) and serve it."""
+    settings = get_settings()
+    url = settings.database_url
+    if url == Settings.model_fields["database_url"].default:
+        url = f"sqlite:///{settings.data_dir / 'demo.db'}"
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{settings.data_dir / 'demo.db'}{suffix}").unlink(missing_ok=True)
+    settings = settings.model_copy(update={"database_url": url})
+    password = settings.demo_password or secrets.token_urlsafe(9) + "A1"
+    engine = build_engine(url)
+    with console.status("preparing the database…"):
+        upgrade(engine)
+        with engine.connect() as conn:
+            seeded = conn.execute(select(func.count()).select_from(t.org_units)).scalar_one() > 0
+    if not seeded:
+        with console.status("seeding Andorra from OpenStreetMap…"):
+            seed = seed_andorra(engine, password)
+        console.print(f"[green]seeded Andorra: {seed.org_units} org units, {seed.units} units")
+    else:
+        console.print("[yellow]database already seeded; demo passwords are as first set")
+    runtime = build_runtime(settings, engine=engine, migrate=False)
+    table = Table(title="demo accounts", show_lines=False)
+    table.add_column("user")
+    table.add_column("role")
+    table.add_column("password")
+    for user, role in [("admin", "admin"), ("calltaker", "call-taker"), ("dispatcher", "dispatcher"),
+                       ("commander", "commander"), ("officer", "officer (unit PA07-01)"), ("analyst", "analyst"),
+                       ("auditor", "auditor")]:
+        table.add_row(user, role, password if not seeded else "(unchanged)")
+    console.print(table)
+    console.print(f"jingwu demo on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    _serve(runtime, host, port)

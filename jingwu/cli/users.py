@@ -1,0 +1,57 @@
+"""`jingwu user …`: accounts."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from jingwu.config import get_settings
+from jingwu.domain.access import Role
+from jingwu.domain.errors import DomainError
+from jingwu.services.accounts import add_user, disable_user
+from jingwu.services.dependencies import utc_now
+from jingwu.services.organisation import load_org_tree
+from jingwu.store.engine import build_engine
+from jingwu.store.migrate import upgrade
+
+app = typer.Typer(help="User accounts", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="user name"),
+    role: Role = typer.Option(..., "--role", help="role"),
+    org: str = typer.Option(..., "--org", help="org unit code, e.g. AD or AD-07-S1"),
+    unit: str | None = typer.Option(None, "--unit", help="the officer's own unit id"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Add a user with a role in an org unit."""
+    if not password_stdin:
+        console.print("[red]give the password on standard input with --password-stdin")
+        raise typer.Exit(2)
+    password = sys.stdin.readline().rstrip("\n")
+    engine = build_engine(get_settings().database_url)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit)
+    except DomainError as exc:
+        console.print(f"[red]{exc.field}: {exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]user {name} added ({role.value} at {org})")
+
+
+@app.command("disable")
+def disable(name: str = typer.Argument(..., help="user name")) -> None:
+    """Disable a user and revoke every token they hold."""
+    engine = build_engine(get_settings().database_url)
+    try:
+        with engine.begin() as conn:
+            disable_user(conn, name)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]user {name} disabled; their tokens no longer work")

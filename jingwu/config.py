@@ -1,0 +1,46 @@
+"""All settings in one place, read from the environment (prefix ``JINGWU_``) with safe defaults.
+
+Nothing else in jingwu reads the environment; nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JINGWU_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///.jingwu/jingwu.db",
+        description="SQLAlchemy URL; sqlite (default) or postgresql+psycopg://",
+    )
+    data_dir: Path = Field(default=Path(".jingwu"), description="caches and generated files")
+    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    token_ttl_s: int = 8 * 3600
+    demo_password: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timezone: str = "Europe/Andorra"
+    # Dispatch
+    straight_line_speed_kmh: float = 40.0
+    recommendation_limit: int = 10
+    recommendation_max_eta_s: float = 3600.0
+    duplicate_radius_m: float = 300.0
+    duplicate_window_s: int = 1800
+    checkin_interval_s: int = 900
+    # Requests
+    max_body_bytes: int = 64 * 1024
+    # Message bus: "memory" (in-process) or a nats:// URL
+    bus_url: str = "memory"
+    tile_url: str | None = None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,113 @@
+"""Points, distances and polygons in plain Python, so the domain can reason about places without I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EARTH_RADIUS_M = 6_371_008.8
+
+Ring = Sequence[tuple[float, float]]
+"""A closed ring of (lon, lat) pairs, GeoJSON order."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        if not (-90.0 <= self.lat <= 90.0) or math.isnan(self.lat):
+            raise ValueError(f"lat must be within -90..90, got {self.lat}")
+        if not (-180.0 <= self.lon <= 180.0) or math.isnan(self.lon):
+            raise ValueError(f"lon must be within -180..180, got {self.lon}")
+
+
+def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp = p2 - p1
+    dl = math.radians(b.lon - a.lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
+    inside = False
+    n = len(ring)
+    j = n - 1
+    for i in range(n):
+        xi, yi = ring[i]
+        xj, yj = ring[j]
+        if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+            inside = not inside
+        j = i
+    return inside
+
+
+@dataclass(frozen=True, slots=True)
+class Polygon:
+    """A polygon with holes: ``rings[0]`` is the shell, the rest are holes."""
+
+    rings: tuple[tuple[tuple[float, float], ...], ...]
+
+    def contains(self, p: GeoPoint) -> bool:
+        if not self.rings or not _in_ring(p.lon, p.lat, self.rings[0]):
+            return False
+        return not any(_in_ring(p.lon, p.lat, hole) for hole in self.rings[1:])
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        xs = [x for x, _ in self.rings[0]]
+        ys = [y for _, y in self.rings[0]]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A jurisdiction's area: one or more polygons (GeoJSON Polygon or MultiPolygon)."""
+
+    polygons: tuple[Polygon, ...]
+
+    def contains(self, p: GeoPoint) -> bool:
+        return any(poly.contains(p) for poly in self.polygons)
+
+    @classmethod
+    def from_geojson(cls, geometry: dict) -> Area:
+        kind = geometry.get("type")
+        coords = geometry.get("coordinates") or []
+        if kind == "Polygon":
+            parts = [coords]
+        elif kind == "MultiPolygon":
+            parts = list(coords)
+        else:
+            raise ValueError(f"geometry type must be Polygon or MultiPolygon, got {kind!r}")
+        polys = tuple(
+            Polygon(tuple(tuple((float(x), float(y)) for x, y, *_ in ring) for ring in part)) for part in parts
+        )
+        return cls(polys)
+
+    def to_geojson(self) -> dict:
+        if len(self.polygons) == 1:
+            return {"type": "Polygon", "coordinates": [[list(pt) for pt in r] for r in self.polygons[0].rings]}
+        return {
+            "type": "MultiPolygon",
+            "coordinates": [[[list(pt) for pt in r] for r in p.rings] for p in self.polygons],
+        }
+
+    def centroid(self) -> GeoPoint:
+        """Area-weighted centroid of the shells (good enough for labels and seeding)."""
+        total = cx = cy = 0.0
+        for poly in self.polygons:
+            ring = poly.rings[0]
+            for i in range(len(ring) - 1):
+                x0, y0 = ring[i]
+                x1, y1 = ring[i + 1]
+                cross = x0 * y1 - x1 * y0
+                total += cross
+                cx += (x0 + x1) * cross
+                cy += (y0 + y1) * cross
+        if abs(total) < 1e-15:
+            x0, y0, _, _ = self.polygons[0].bbox()
+            return GeoPoint(lat=y0, lon=x0)
+        return GeoPoint(lat=cy / (3 * total), lon=cx / (3 * total))

@@ -1,0 +1,108 @@
+"""The organisation tree (省廳 → 市局 → 分局 → 派出所, or Andorra's national police → parish →
+station) and the jurisdictions it implies. Scoping of every read hangs off ``subtree``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from jingwu.domain.geography import Area, GeoPoint
+
+
+class OrgLevel(StrEnum):
+    PROVINCE = "province"  # 省廳 / national police
+    CITY = "city"  # 市局
+    DISTRICT = "district"  # 分局 / parish
+    STATION = "station"  # 派出所
+
+
+@dataclass(frozen=True, slots=True)
+class OrgUnit:
+    code: str
+    name: str
+    level: OrgLevel
+    parent_code: str | None = None
+    area: Area | None = None
+    names: dict[str, str] = field(default_factory=dict, compare=False)
+    """Names by language (zh-Hant, zh-Hans, en); ``name`` is the default."""
+    base: GeoPoint | None = None
+    """Where the station house is, for stations."""
+
+
+class OrgTree:
+    """An immutable view of the organisation, built once from its units."""
+
+    def __init__(self, units: Iterable[OrgUnit]) -> None:
+        self.units: dict[str, OrgUnit] = {}
+        self.children: dict[str, list[str]] = {}
+        for u in units:
+            if u.code in self.units:
+                raise ValueError(f"duplicate org code {u.code!r}")
+            self.units[u.code] = u
+        for u in self.units.values():
+            if u.parent_code is not None:
+                if u.parent_code not in self.units:
+                    raise ValueError(f"org {u.code!r} has unknown parent {u.parent_code!r}")
+                self.children.setdefault(u.parent_code, []).append(u.code)
+        self._subtrees: dict[str, frozenset[str]] = {}
+        self._stations = [u for u in self.units.values() if u.level is OrgLevel.STATION and u.area]
+        self._station_boxes = [(u, u.area.polygons[0].bbox() if u.area else (0, 0, 0, 0)) for u in self._stations]
+        self._check_acyclic()
+
+    def _check_acyclic(self) -> None:
+        for code in self.units:
+            seen = set()
+            cur: str | None = code
+            while cur is not None:
+                if cur in seen:
+                    raise ValueError(f"org tree has a cycle through {code!r}")
+                seen.add(cur)
+                cur = self.units[cur].parent_code
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.units
+
+    def get(self, code: str) -> OrgUnit:
+        return self.units[code]
+
+    def roots(self) -> list[OrgUnit]:
+        return [u for u in self.units.values() if u.parent_code is None]
+
+    def subtree(self, code: str) -> frozenset[str]:
+        """The codes of ``code`` and every unit below it."""
+        cached = self._subtrees.get(code)
+        if cached is not None:
+            return cached
+        out = {code}
+        stack = [code]
+        while stack:
+            for child in self.children.get(stack.pop(), []):
+                out.add(child)
+                stack.append(child)
+        result = frozenset(out)
+        self._subtrees[code] = result
+        return result
+
+    def ancestors(self, code: str) -> list[str]:
+        """From ``code`` up to the root, inclusive."""
+        out = []
+        cur: str | None = code
+        while cur is not None:
+            out.append(cur)
+            cur = self.units[cur].parent_code
+        return out
+
+    def stations(self) -> list[OrgUnit]:
+        return [u for u in self.units.values() if u.level is OrgLevel.STATION]
+
+    def resolve_station(self, point: GeoPoint) -> str | None:
+        """The one station whose jurisdiction holds ``point`` (first by code if areas overlap)."""
+        hits = []
+        for unit, (x0, y0, x1, y1) in self._station_boxes:
+            if x0 <= point.lon <= x1 and y0 <= point.lat <= y1 and unit.area and unit.area.contains(point):
+                hits.append(unit.code)
+        return min(hits) if hits else None
+
+    def in_service_area(self, point: GeoPoint) -> bool:
+        return any(u.area.contains(point) for u in self.roots() if u.area) or self.resolve_station(point) is not None

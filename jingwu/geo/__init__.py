@@ -1,0 +1,1 @@
+"""geo layer (see docs/architecture.md)."""

@@ -1,0 +1,158 @@
+"""Dispatch (派警): recommend the units that fill the run card fastest, assign, release.
+
+A unit can never be on two incidents: the unit row is locked and version-checked, and a unique
+index on open assignments refuses a second one even if everything else failed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from jingwu.domain import events as ev
+from jingwu.domain.access import Action, Actor
+from jingwu.domain.dispatch import Recommendation, candidates, rank, still_needed
+from jingwu.domain.errors import Conflict, DomainError, NotFound
+from jingwu.domain.incident import Incident
+from jingwu.domain.incident_types import Capability
+from jingwu.domain.travel import TravelEstimate, UnitOrigin
+from jingwu.domain.unit import Unit, UnitStatus
+from jingwu.services.dependencies import Dependencies
+from jingwu.store import tables as t
+from jingwu.store.repositories import incident_from_row, unit_from_row
+from jingwu.store.unit_of_work import read_connection
+
+
+@dataclass(frozen=True)
+class AssignUnit:
+    incident_id: str
+    unit_id: str
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    incident_id: str
+    unit_id: str
+    call_sign: str
+    recommended: bool
+    override_reason: str | None
+    eta_s: float | None
+
+
+def _visible_incident(inc: Incident | None, actor: Actor, incident_id: str) -> Incident:
+    if inc is None or not actor.sees(inc.station_code):
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    return inc
+
+
+def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
+                    limit: int | None = None) -> list[Recommendation]:
+    """Units ranked for an incident: those that fill the run card first, each fastest by travel time."""
+    actor.require(Action.INCIDENT_READ)
+    rules = deps.dispatch_rules
+    limit = limit or rules.recommendation_limit
+    with read_connection(deps.engine) as conn:
+        row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+        inc = _visible_incident(incident_from_row(row) if row else None, actor, incident_id)
+        uc = t.units.c
+        q = select(t.units).where(
+            (uc.status == UnitStatus.AVAILABLE.value) | uc.id.in_(inc.active_units or ["-"]))
+        units = [unit_from_row(r) for r in conn.execute(q)]
+    units = [u for u in units if actor.sees(u.home_station)]
+    by_id = {u.id: u for u in units}
+    itype = deps.catalogue.get(inc.type_code)
+    assigned = [by_id[uid] for uid in inc.active_units if uid in by_id]
+    need = still_needed(itype.plan_for(inc.priority), assigned)
+    caps = set(need) | {itype.capability}
+    now = deps.clock()
+    estimates: dict[Capability, list[TravelEstimate]] = defaultdict(list)
+    for cap in sorted(caps, key=lambda c: c.value):
+        pool = candidates(units, cap)
+        if not pool:
+            continue
+        origins = [UnitOrigin(u.id, u.position) for u in pool if u.position is not None]
+        estimates[cap] = deps.travel.estimate(inc.location, origins, want=max(limit, need.get(cap, 0)),
+                                              max_seconds=rules.recommendation_max_eta_s, at=now)
+    ranked = rank(need, estimates, by_id, limit)
+    out = []
+    for r in ranked:
+        if r.fills_plan and r.route is None:
+            pos = by_id[r.unit_id].position
+            if pos is not None:
+                r = replace(r, route=deps.travel.route(pos, inc.location, now))
+        out.append(r)
+    return out
+
+
+def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:
+    actor.require(Action.INCIDENT_ASSIGN)
+    recs = recommend_units(deps, actor, cmd.incident_id)
+    rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
+    recommended = rec is not None and rec.fills_plan
+    reason = (cmd.override_reason or "").strip() or None
+    if not recommended and reason is None:
+        raise DomainError(
+            "this unit is not the recommendation; give override_reason to send it anyway", field="override_reason")
+    now = deps.clock()
+    try:
+        with deps.uow() as uow:
+            inc = _visible_incident(uow.incidents.get(cmd.incident_id, for_update=True), actor, cmd.incident_id)
+            unit = uow.units.get(cmd.unit_id, for_update=True)
+            if not actor.sees(unit.home_station):
+                raise NotFound(f"unit {cmd.unit_id} not found", field="unit_id")
+            unit.assign(inc.id, now, actor.username)
+            inc.unit_assigned(unit.id, now, actor.username)
+            inc.events.append(ev.UnitAssigned(
+                at=now, actor=actor.username, station_code=inc.station_code, incident_id=inc.id, unit_id=unit.id,
+                call_sign=unit.call_sign, recommended=recommended, override_reason=reason or "",
+                eta_s=rec.eta_s if rec else None,
+            ))
+            uow.units.save(unit)
+            uow.incidents.save(inc)
+            uow.conn.execute(insert(t.assignments).values(
+                incident_id=inc.id, unit_id=unit.id, assigned_at=now, assigned_by=actor.username,
+                recommended=recommended, override_reason=reason, eta_s=rec.eta_s if rec else None))
+            uow.commit()
+    except IntegrityError as exc:
+        raise Conflict(f"unit {cmd.unit_id} is already assigned", field="unit_id") from exc
+    return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, rec.eta_s if rec else None)
+
+
+def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus) -> Unit:
+    """A unit reports en route / on scene / clear (available) / off duty; its incident follows."""
+    actor.require(Action.UNIT_STATUS)
+    if actor.unit_id is not None and actor.role.value == "officer" and actor.unit_id != unit_id:
+        raise NotFound(f"unit {unit_id} not found", field="unit_id")
+    with read_connection(deps.engine) as conn:
+        row = conn.execute(select(t.units.c.incident_id, t.units.c.home_station)
+                           .where(t.units.c.id == unit_id)).first()
+    if row is None or not actor.sees(row.home_station):
+        raise NotFound(f"unit {unit_id} not found", field="unit_id")
+    now = deps.clock()
+    with deps.uow() as uow:
+        # Lock order is always incident, then unit (as in assign_unit), so the two cannot deadlock.
+        inc = uow.incidents.get(row.incident_id, for_update=True) if row.incident_id else None
+        unit = uow.units.get(unit_id, for_update=True)
+        if unit.incident_id != (inc.id if inc else None):
+            raise Conflict(f"unit {unit.call_sign} changed meanwhile; retry", field="unit_id")
+        was_on_scene = unit.status is UnitStatus.ON_SCENE
+        left = unit.set_status(status, now, actor.username)
+        if inc is not None:
+            if left:
+                inc.unit_left(unit.id, now, actor.username, arrived=was_on_scene)
+                uow.conn.execute(update(t.assignments).where(
+                    t.assignments.c.unit_id == unit.id, t.assignments.c.ended_at.is_(None)
+                ).values(ended_at=now, end_reason="cleared" if was_on_scene else "released"))
+                if not was_on_scene:
+                    inc.events.append(ev.UnitReleased(at=now, actor=actor.username, station_code=inc.station_code,
+                                                      incident_id=inc.id, unit_id=unit.id, reason="released"))
+            else:
+                inc.unit_progressed(status.value, now, actor.username)
+            uow.incidents.save(inc)
+        uow.units.save(unit)
+        uow.commit()
+    return unit

@@ -1,0 +1,131 @@
+"""Call intake (接警): a 110 call becomes an incident with a type, a priority and a validated place.
+
+A retried request with the same Idempotency-Key returns the incident the first one created.
+Possible duplicates are offered, never linked automatically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from jingwu.domain import events as ev
+from jingwu.domain.access import Action, Actor
+from jingwu.domain.duplicates import DuplicateCandidate, possible_duplicates
+from jingwu.domain.errors import Conflict, DomainError, Forbidden
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.incident import Incident, Source
+from jingwu.domain.incident_types import check_priority
+from jingwu.services.dependencies import Dependencies
+from jingwu.services.ids import new_id
+from jingwu.store import tables as t
+from jingwu.store.repositories import incident_from_row
+
+
+@dataclass(frozen=True)
+class ReceiveCall:
+    type_code: str
+    location: GeoPoint | None = None
+    address: str | None = None
+    priority: int | None = None
+    description: str = ""
+    caller_name: str | None = None
+    caller_phone: str | None = None
+    source: Source = Source.PUBLIC_CALL
+    idempotency_key: str | None = None
+    request_hash: str = ""
+
+
+@dataclass
+class IntakeResult:
+    incident: Incident
+    created: bool
+    duplicates: list[DuplicateCandidate] = field(default_factory=list)
+    geocoded: str | None = None
+
+
+def _place(deps: Dependencies, cmd: ReceiveCall) -> tuple[GeoPoint, str | None, str | None]:
+    """The point, the address text and the label of the geocoded match."""
+    if cmd.location is not None:
+        return cmd.location, cmd.address, None
+    if cmd.address:
+        if deps.places is None:
+            raise DomainError("address lookup is not available here; give location lat/lon", field="address")
+        found = deps.places.forward(cmd.address, limit=1)
+        if not found:
+            raise DomainError(f"address {cmd.address!r} was not found", field="address")
+        return found[0].point, cmd.address, found[0].label
+    raise DomainError("give location {lat, lon} or an address", field="location")
+
+
+def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeResult:
+    actor.require(Action.INCIDENT_CREATE)
+    itype = deps.catalogue.get(cmd.type_code)
+    priority = check_priority(cmd.priority) if cmd.priority is not None else itype.default_priority
+    point, address, geocoded = _place(deps, cmd)
+    station = deps.org.resolve_station(point)
+    if station is None:
+        raise DomainError(f"({point.lat}, {point.lon}) is outside the service area", field="location")
+    if not actor.sees(station):
+        raise Forbidden("that location is outside your jurisdiction", field="location")
+    street = deps.places.reverse(point).street if deps.places is not None else None
+    now = deps.clock()
+    rules = deps.dispatch_rules
+
+    if cmd.idempotency_key:
+        existing = _replay(deps, actor, cmd)
+        if existing is not None:
+            return existing
+    try:
+        with deps.uow() as uow:
+            inc = Incident(
+                id=new_id("INC", now), type_code=itype.code, family=itype.family, priority=priority,
+                location=point, station_code=station, received_at=now, received_by=actor.username,
+                source=cmd.source, address=address, street=street, description=cmd.description,
+            )
+            inc.events.append(ev.IncidentReceived(
+                at=now, actor=actor.username, station_code=station, incident_id=inc.id, type_code=itype.code,
+                priority=priority, lat=point.lat, lon=point.lon, source=cmd.source.value,
+            ))
+            # ~1 km box in degrees; the exact radius is applied in the domain.
+            box = rules.duplicate_radius_m / 111_000 * 1.5
+            near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
+                                           point.lat, point.lon, box)
+            dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
+                                       rules.duplicate_window_s)
+            uow.incidents.add(inc)
+            if cmd.caller_name or cmd.caller_phone:
+                uow.conn.execute(insert(t.callers).values(
+                    incident_id=inc.id, name=cmd.caller_name, phone=cmd.caller_phone, received_at=now))
+            if cmd.idempotency_key:
+                uow.conn.execute(insert(t.idempotency_keys).values(
+                    key=cmd.idempotency_key, actor=actor.username, request_hash=cmd.request_hash,
+                    incident_id=inc.id, created_at=now))
+            uow.commit()
+    except IntegrityError:
+        # Two retries of one request raced: the other one won; answer with its incident.
+        if cmd.idempotency_key:
+            replay = _replay(deps, actor, cmd)
+            if replay is not None:
+                return replay
+        raise
+    return IntakeResult(incident=inc, created=True, duplicates=dups, geocoded=geocoded)
+
+
+def _replay(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeResult | None:
+    k = t.idempotency_keys.c
+    with deps.engine.connect() as conn:
+        row = conn.execute(
+            select(k.incident_id, k.request_hash).where(k.key == cmd.idempotency_key, k.actor == actor.username)
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != cmd.request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body",
+                           field="Idempotency-Key")
+        inc_row = conn.execute(select(t.incidents).where(t.incidents.c.id == row.incident_id)).first()
+    assert inc_row is not None
+    return IntakeResult(incident=incident_from_row(inc_row), created=False)

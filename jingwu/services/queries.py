@@ -1,0 +1,149 @@
+"""Read models: what lists, maps and detail pages show. Scope is applied here, where data is read,
+so no route can forget it; personal data comes out masked unless revealed (and audited)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, insert, select
+
+from jingwu.domain.access import Action, Actor
+from jingwu.domain.errors import DomainError, NotFound
+from jingwu.store import tables as t
+
+INCIDENT_COLUMNS = (
+    "id", "type_code", "family", "priority", "status", "lat", "lon", "station_code", "address", "street",
+    "description", "source", "callers", "received_at", "received_by", "dispatched_at", "en_route_at",
+    "arrived_at", "cleared_at", "closed_at", "merged_into", "major_id", "active_units", "version",
+)
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    digits = len(phone)
+    if digits <= 4:
+        return "*" * digits
+    return phone[:2] + "*" * (digits - 4) + phone[-2:]
+
+
+def _scoped(q: Select[Any], actor: Actor, column: Any) -> Select[Any]:
+    return q if actor.scope is None else q.where(column.in_(sorted(actor.scope)))
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    status: list[str] | None = None
+    priority: list[int] | None = None
+    station: str | None = None
+    type_code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    open_only: bool = False
+    limit: int = 200
+    offset: int = 0
+
+
+def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[list[dict[str, Any]], int]:
+    actor.require(Action.INCIDENT_READ)
+    c = t.incidents.c
+    q = _scoped(select(t.incidents), actor, c.station_code)
+    if f.status:
+        q = q.where(c.status.in_(f.status))
+    if f.open_only:
+        q = q.where(c.status.in_(["received", "dispatched", "en_route", "on_scene", "cleared"]))
+    if f.priority:
+        q = q.where(c.priority.in_(f.priority))
+    if f.station:
+        q = q.where(c.station_code == f.station)
+    if f.type_code:
+        q = q.where(c.type_code == f.type_code)
+    if f.since:
+        q = q.where(c.received_at >= f.since)
+    if f.until:
+        q = q.where(c.received_at < f.until)
+    total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+    rows = conn.execute(q.order_by(c.priority, c.received_at.desc()).limit(f.limit).offset(f.offset))
+    return [dict(r._mapping) for r in rows], total
+
+
+def incident_detail(conn: Connection, actor: Actor, incident_id: str) -> dict[str, Any]:
+    actor.require(Action.INCIDENT_READ)
+    row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+    if row is None or not actor.sees(row.station_code):
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    out = dict(row._mapping)
+    tl = t.incident_timeline.c
+    out["timeline"] = [
+        {"at": r.at, "actor": r.actor, "kind": r.kind, "data": r.data}
+        for r in conn.execute(select(t.incident_timeline).where(tl.incident_id == incident_id).order_by(tl.seq))
+    ]
+    a = t.assignments.c
+    out["assignments"] = [
+        dict(r._mapping) for r in conn.execute(
+            select(a.unit_id, t.units.c.call_sign, a.assigned_at, a.assigned_by, a.recommended, a.override_reason,
+                   a.eta_s, a.ended_at, a.end_reason)
+            .join(t.units, t.units.c.id == a.unit_id).where(a.incident_id == incident_id).order_by(a.id))
+    ]
+    out["caller_details"] = [
+        {"id": r.id, "name": mask_name(r.name), "phone": mask_phone(r.phone), "masked": True}
+        for r in conn.execute(select(t.callers).where(t.callers.c.incident_id == incident_id).order_by(t.callers.c.id))
+    ]
+    return out
+
+
+def reveal_callers(conn: Connection, actor: Actor, incident_id: str, reason: str, at: datetime,
+                   request_id: str | None = None) -> list[dict[str, Any]]:
+    """Unmasked caller details, only with a stated reason, and the read is written to the audit log."""
+    actor.require(Action.CALLER_REVEAL)
+    if len(reason.strip()) < 5:
+        raise DomainError("state why you need the caller's details (at least 5 characters)", field="reason")
+    row = conn.execute(select(t.incidents.c.station_code).where(t.incidents.c.id == incident_id)).first()
+    if row is None or not actor.sees(row.station_code):
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    found = [
+        {"id": r.id, "name": r.name, "phone": r.phone, "masked": False}
+        for r in conn.execute(select(t.callers).where(t.callers.c.incident_id == incident_id).order_by(t.callers.c.id))
+    ]
+    conn.execute(insert(t.audit_log).values(
+        at=at, actor=actor.username, action="caller.reveal", object_type="incident", object_id=incident_id,
+        detail={"reason": reason.strip(), "callers": [c["id"] for c in found]}, request_id=request_id))
+    return found
+
+
+def list_units(conn: Connection, actor: Actor, station: str | None = None) -> list[dict[str, Any]]:
+    actor.require(Action.UNIT_READ)
+    c = t.units.c
+    q = _scoped(select(t.units), actor, c.home_station)
+    if station:
+        q = q.where(c.home_station == station)
+    return [dict(r._mapping) for r in conn.execute(q.order_by(c.call_sign))]
+
+
+def unit_detail(conn: Connection, actor: Actor, unit_id: str) -> dict[str, Any]:
+    actor.require(Action.UNIT_READ)
+    row = conn.execute(select(t.units).where(t.units.c.id == unit_id)).first()
+    if row is None or not actor.sees(row.home_station):
+        raise NotFound(f"unit {unit_id} not found", field="unit_id")
+    out = dict(row._mapping)
+    tl = t.unit_timeline.c
+    out["timeline"] = [
+        {"at": r.at, "actor": r.actor, "kind": r.kind, "data": r.data}
+        for r in conn.execute(select(t.unit_timeline).where(tl.unit_id == unit_id).order_by(tl.seq.desc()).limit(50))
+    ]
+    return out
+
+
+def list_majors(conn: Connection, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Action.INCIDENT_READ)
+    c = t.major_incidents.c
+    q = _scoped(select(t.major_incidents), actor, c.station_code)
+    return [dict(r._mapping) for r in conn.execute(q.order_by(c.declared_at.desc()))]

@@ -1,0 +1,61 @@
+"""Units in the field: positions (AVL) from mobile terminals and the drill, and the unit roster."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+
+from jingwu.domain import events as ev
+from jingwu.domain.access import Action, Actor, Role
+from jingwu.domain.errors import DomainError, NotFound
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.incident_types import Capability
+from jingwu.domain.unit import Unit, UnitStatus
+from jingwu.services.dependencies import Dependencies
+from jingwu.store import tables as t
+
+
+def report_position(deps: Dependencies, actor: Actor, unit_id: str, point: GeoPoint, at: datetime | None = None,
+                    speed_mps: float | None = None, heading: float | None = None) -> bool:
+    """Record a position fix; an older fix than the one stored is ignored (returns False)."""
+    actor.require(Action.UNIT_POSITION)
+    if actor.role is Role.OFFICER and actor.unit_id != unit_id:
+        raise NotFound(f"unit {unit_id} not found", field="unit_id")
+    now = deps.clock()
+    at = at or now
+    if (at - now).total_seconds() > 120:
+        raise DomainError("position time is in the future", field="at")
+    c = t.units.c
+    with deps.uow() as uow:
+        row = uow.conn.execute(select(c.home_station).where(c.id == unit_id)).first()
+        if row is None or not actor.sees(row.home_station):
+            raise NotFound(f"unit {unit_id} not found", field="unit_id")
+        res = uow.conn.execute(
+            update(t.units).where(c.id == unit_id, or_(c.position_at.is_(None), c.position_at <= at))
+            .values(lat=point.lat, lon=point.lon, position_at=at)
+        )
+        if res.rowcount != 1:
+            return False
+        uow.emit(ev.UnitMoved(at=at, actor=actor.username, station_code=row.home_station, unit_id=unit_id,
+                              lat=point.lat, lon=point.lon, speed_mps=speed_mps, heading=heading))
+        uow.commit()
+    return True
+
+
+def add_unit(deps: Dependencies, actor: Actor, unit_id: str, call_sign: str, station: str,
+             capabilities: set[Capability], crew_size: int = 2, position: GeoPoint | None = None,
+             status: UnitStatus = UnitStatus.OFF_DUTY) -> Unit:
+    actor.require(Action.UNIT_MANAGE)
+    if station not in deps.org:
+        raise DomainError(f"unknown station {station!r}", field="station")
+    if not actor.sees(station):
+        raise NotFound(f"station {station} not found", field="station")
+    now = deps.clock()
+    unit = Unit(id=unit_id, call_sign=call_sign, home_station=station, capabilities=frozenset(capabilities),
+                crew_size=crew_size, status=status, position=position, position_at=now if position else None,
+                status_at=now)
+    with deps.uow() as uow:
+        uow.units.add(unit)
+        uow.commit()
+    return unit

@@ -1,0 +1,246 @@
+"""SQLAlchemy Core tables. Domain objects stay plain; repositories convert rows to and from them.
+
+Times are stored in UTC and always read back timezone-aware, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is UTC on the way in and timezone-aware on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGINT autoincrement on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+org_units = Table(
+    "org_units", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("names", JSON, nullable=False, default=dict),
+    Column("level", String(16), nullable=False),
+    Column("parent_code", String(32), ForeignKey("org_units.code"), nullable=True),
+    Column("area", JSON, nullable=True),
+    Column("base_lat", Float, nullable=True),
+    Column("base_lon", Float, nullable=True),
+)
+
+users = Table(
+    "users", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("org_code", String(32), ForeignKey("org_units.code"), nullable=False),
+    Column("unit_id", String(40), nullable=True),
+    Column("display_name", String(200), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("token_version", Integer, nullable=False, default=0),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("password_changed_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type_code", String(40), nullable=False),
+    Column("family", String(40), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("station_code", String(32), nullable=True),
+    Column("address", Text, nullable=True),
+    Column("street", String(200), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("source", String(24), nullable=False),
+    Column("callers", Integer, nullable=False, default=1),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("received_by", String(64), nullable=False),
+    Column("dispatched_at", UtcDateTime, nullable=True),
+    Column("en_route_at", UtcDateTime, nullable=True),
+    Column("arrived_at", UtcDateTime, nullable=True),
+    Column("cleared_at", UtcDateTime, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("merged_into", String(40), nullable=True),
+    Column("major_id", String(40), nullable=True),
+    Column("active_units", JSON, nullable=False, default=list),
+    Column("version", Integer, nullable=False, default=0),
+    Index("ix_incidents_status_priority", "status", "priority"),
+    Index("ix_incidents_station_received", "station_code", "received_at"),
+    Index("ix_incidents_family_received", "family", "received_at"),
+    Index("ix_incidents_received_at", "received_at"),
+)
+
+incident_timeline = Table(
+    "incident_timeline", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+callers = Table(
+    "callers", metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=True),
+    Column("phone", String(40), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("anonymised_at", UtcDateTime, nullable=True),
+)
+
+units = Table(
+    "units", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("call_sign", String(40), nullable=False, unique=True),
+    Column("home_station", String(32), ForeignKey("org_units.code"), nullable=False, index=True),
+    Column("capabilities", JSON, nullable=False),
+    Column("crew_size", Integer, nullable=False, default=2),
+    Column("status", String(16), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("position_at", UtcDateTime, nullable=True),
+    Column("incident_id", String(40), nullable=True),
+    Column("status_at", UtcDateTime, nullable=True),
+    Column("checkin_at", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False, default=0),
+)
+
+unit_timeline = Table(
+    "unit_timeline", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("unit_id", String(40), ForeignKey("units.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+assignments = Table(
+    "assignments", metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("unit_id", String(40), ForeignKey("units.id"), nullable=False),
+    Column("assigned_at", UtcDateTime, nullable=False),
+    Column("assigned_by", String(64), nullable=False),
+    Column("recommended", Boolean, nullable=False),
+    Column("override_reason", Text, nullable=True),
+    Column("eta_s", Float, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("end_reason", String(40), nullable=True),
+    # The database itself refuses a second open assignment of one unit.
+    Index(
+        "uq_assignments_open_unit", "unit_id", unique=True,
+        postgresql_where=text("ended_at IS NULL"), sqlite_where=text("ended_at IS NULL"),
+    ),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("actor", String(64), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("incident_id", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("stream", String(80), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("station_code", String(32), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL"),
+          sqlite_where=text("published_at IS NULL")),
+)
+
+major_incidents = Table(
+    "major_incidents", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("plan", String(40), nullable=False),
+    Column("commander", String(64), nullable=False),
+    Column("station_code", String(32), nullable=True),
+    Column("declared_at", UtcDateTime, nullable=False),
+    Column("incident_ids", JSON, nullable=False),
+    Column("checklist", JSON, nullable=False),
+    Column("stood_down_at", UtcDateTime, nullable=True),
+)
+
+timer_alerts = Table(
+    "timer_alerts", metadata,
+    Column("key", String(120), primary_key=True),
+    Column("level", String(8), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("object_type", String(40), nullable=True),
+    Column("object_id", String(80), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+)

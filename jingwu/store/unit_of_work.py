@@ -1,0 +1,106 @@
+"""The unit of work: one transaction around one use case.
+
+On commit it writes every event the touched aggregates recorded to the outbox, and any audit
+records, in the same transaction; after the commit it wakes the outbox relay. So an event is
+published if and only if its change committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert
+
+from jingwu.domain.events import Event
+from jingwu.store import tables as t
+from jingwu.store.engine import is_sqlite
+from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, on_commit: Callable[[], None] | None = None) -> None:
+        self.engine = engine
+        self.on_commit = on_commit
+        self.conn: Connection
+        self._audit: list[dict[str, Any]] = []
+        self._extra_events: list[Event] = []
+        self.published: list[Event] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self.engine.connect()
+        if is_sqlite(self.engine):
+            self.conn.info["begin_mode"] = "IMMEDIATE"
+        self._tx = self.conn.begin()
+        lock = not is_sqlite(self.engine)
+        self.incidents = IncidentRepository(self.conn, lock)
+        self.units = UnitRepository(self.conn, lock)
+        self.majors = MajorIncidentRepository(self.conn, lock)
+        self._committed = False
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if not self._committed and self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.info.pop("begin_mode", None)
+            self.conn.close()
+
+    def emit(self, event: Event) -> None:
+        """An event not recorded by an aggregate (a timer breach, an analysis alert)."""
+        self._extra_events.append(event)
+
+    def audit(self, *, at: datetime, actor: str, action: str, object_type: str | None = None,
+              object_id: str | None = None, detail: dict[str, Any] | None = None,
+              request_id: str | None = None) -> None:
+        self._audit.append({
+            "at": at, "actor": actor, "action": action, "object_type": object_type, "object_id": object_id,
+            "detail": detail or {}, "request_id": request_id,
+        })
+
+    def collect_events(self) -> list[Event]:
+        out: list[Event] = []
+        for repo in (self.incidents, self.units, self.majors):
+            for agg in repo.seen:
+                out.extend(agg.events)
+                agg.events.clear()
+        out.extend(self._extra_events)
+        self._extra_events.clear()
+        return out
+
+    def commit(self) -> None:
+        events = self.collect_events()
+        if events:
+            self.conn.execute(insert(t.outbox), [
+                {"stream": e.stream, "kind": e.kind, "station_code": e.station_code, "payload": e.to_dict(),
+                 "created_at": e.at}
+                for e in events
+            ])
+        if self._audit:
+            self.conn.execute(insert(t.audit_log), self._audit)
+            self._audit = []
+        self._tx.commit()
+        self._committed = True
+        self.published = events
+        if events and self.on_commit is not None:
+            self.on_commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for read models (no write lock taken on SQLite)."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.info["begin_mode"] = "DEFERRED"
+        try:
+            yield conn
+        finally:
+            conn.info.pop("begin_mode", None)
