@@ -1,0 +1,149 @@
+"""Snap points to the nearest road edge, not just the nearest node.
+
+A unit parked in the middle of a 600 m mountain road is not at either end of it; snapping to a node
+would add or remove up to a minute of driving. Edges are cut into short pieces whose midpoints go
+into a k-d tree; the exact nearest segment is then found by projecting onto every segment that
+could beat the nearest midpoint (a piece is at most ``piece_m`` long, so none is missed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from jingwu.domain.geography import GeoPoint
+from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
+
+
+@dataclass(frozen=True, slots=True)
+class SnappedPoint:
+    """Where a point meets the road: on ``edge`` at ``fraction`` of the way from its tail."""
+
+    point: GeoPoint
+    edge: int  # directed edge id, -1 when the network is empty
+    twin: int  # the opposite direction of the same street, -1 for one-way roads
+    fraction: float
+    off_road_m: float
+    on_network: bool  # False when farther than the snapper's ``max_distance_m`` from any road
+    road_lat: float
+    road_lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class SnappedArrays:
+    """``snap_many`` results, one row per input point (vectorised for hundreds of units)."""
+
+    edge: np.ndarray
+    twin: np.ndarray
+    fraction: np.ndarray
+    off_road_m: np.ndarray
+    on_network: np.ndarray
+    road_lat: np.ndarray
+    road_lon: np.ndarray
+
+
+class RoadSnapper:
+    """Nearest-edge snapping over a whole network, or over a subset (e.g. only named streets)."""
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        *,
+        max_distance_m: float = 300.0,
+        edge_mask: np.ndarray | None = None,
+        piece_m: float = 40.0,
+    ) -> None:
+        self.network = network
+        self.max_distance_m = max_distance_m
+        self.twins = network.reverse_edges()
+        ids = np.arange(network.n_edges)
+        single = (self.twins < 0) | (ids < self.twins)  # one entry per street segment
+        if edge_mask is not None:
+            single &= edge_mask
+        self.segments = ids[single]
+        self.lat0 = float(network.lat.mean()) if network.n_nodes else 0.0
+        self.lon0 = float(network.lon.mean()) if network.n_nodes else 0.0
+        self.kx = EARTH_RADIUS_M * math.cos(math.radians(self.lat0)) * math.pi / 180
+        self.ky = EARTH_RADIUS_M * math.pi / 180
+        self.x, self.y = self._project(network.lat, network.lon)
+        ax, ay = self.x[network.tail[self.segments]], self.y[network.tail[self.segments]]
+        bx, by = self.x[network.head[self.segments]], self.y[network.head[self.segments]]
+        length = np.hypot(bx - ax, by - ay)
+        pieces = np.maximum(1, np.ceil(length / piece_m)).astype(np.int64)
+        self.half_piece = piece_m / 2
+        owner = np.repeat(np.arange(len(self.segments)), pieces)
+        start = np.cumsum(pieces) - pieces
+        t = (np.arange(int(pieces.sum())) - start[owner] + 0.5) / pieces[owner]
+        mids = np.column_stack([ax[owner] + t * (bx - ax)[owner], ay[owner] + t * (by - ay)[owner]])
+        self.piece_owner = owner
+        self.tree = cKDTree(mids) if len(mids) else None
+
+    def _project(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * self.ky
+
+    def snap(self, point: GeoPoint) -> SnappedPoint:
+        r = self.snap_many(np.array([point.lat]), np.array([point.lon]))
+        return SnappedPoint(
+            point=point,
+            edge=int(r.edge[0]),
+            twin=int(r.twin[0]),
+            fraction=float(r.fraction[0]),
+            off_road_m=float(r.off_road_m[0]),
+            on_network=bool(r.on_network[0]),
+            road_lat=float(r.road_lat[0]),
+            road_lon=float(r.road_lon[0]),
+        )
+
+    def snap_many(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
+        count = len(lat)
+        edge = np.full(count, -1, dtype=np.int64)
+        frac = np.zeros(count)
+        off = np.full(count, np.inf)
+        rlat = np.asarray(lat, dtype=np.float64).copy()
+        rlon = np.asarray(lon, dtype=np.float64).copy()
+        if self.tree is None or count == 0:
+            return SnappedArrays(edge, edge.copy(), frac, off, np.zeros(count, bool), rlat, rlon)
+        px, py = self._project(lat, lon)
+        d0, _ = self.tree.query(np.column_stack([px, py]), k=1)
+        # a point whose nearest piece is this far cannot be within max_distance_m of any road
+        near = np.flatnonzero(d0 <= self.max_distance_m + self.half_piece)
+        far = np.flatnonzero(d0 > self.max_distance_m + self.half_piece)
+        off[far] = d0[far] - self.half_piece
+        if len(near):
+            hits = self.tree.query_ball_point(
+                np.column_stack([px[near], py[near]]), r=d0[near] + self.half_piece + 1e-6, return_sorted=False
+            )
+            sizes = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+            flat = np.fromiter((i for h in hits for i in h), dtype=np.int64, count=int(sizes.sum()))
+            who = np.repeat(near, sizes)
+            seg = self.segments[self.piece_owner[flat]]
+            t, dist = self._project_onto(px[who], py[who], seg)
+            order = np.lexsort((dist, who))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = who[order][1:] != who[order][:-1]
+            best = order[first]
+            rows = who[best]
+            edge[rows] = seg[best]
+            frac[rows] = t[best]
+            e = seg[best]
+            net = self.network
+            rlat[rows] = net.lat[net.tail[e]] + t[best] * (net.lat[net.head[e]] - net.lat[net.tail[e]])
+            rlon[rows] = net.lon[net.tail[e]] + t[best] * (net.lon[net.head[e]] - net.lon[net.tail[e]])
+            off[rows] = haversine_arrays(np.asarray(lat)[rows], np.asarray(lon)[rows], rlat[rows], rlon[rows])
+        twin = np.where(edge >= 0, self.twins[np.maximum(edge, 0)], -1)
+        on = (edge >= 0) & (off <= self.max_distance_m)
+        return SnappedArrays(edge, twin, frac, off, on, rlat, rlon)
+
+    def _project_onto(self, px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fraction along each segment of the closest point, and the planar distance to it."""
+        net = self.network
+        ax, ay = self.x[net.tail[seg]], self.y[net.tail[seg]]
+        dx, dy = self.x[net.head[seg]] - ax, self.y[net.head[seg]] - ay
+        norm = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(norm > 0, ((px - ax) * dx + (py - ay) * dy) / norm, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        return t, np.hypot(ax + t * dx - px, ay + t * dy - py)
