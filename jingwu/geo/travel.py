@@ -156,6 +156,9 @@ class RoadTravelTimes:
             if target.twin >= 0:
                 graph.indices[m + 1] = net.tail[target.twin]
                 graph.data[m + 1] = max((1 - f) * weights[target.twin], 1e-6)
+            elif f >= 1 - 1e-9:  # at the end of a one-way edge: at its head node
+                graph.indices[m + 1] = net.head[e]
+                graph.data[m + 1] = 1e-6
             else:
                 graph.indices[m + 1] = net.tail[e]
                 graph.data[m + 1] = graph.data[m]
@@ -164,8 +167,11 @@ class RoadTravelTimes:
         safe_e, safe_t = np.maximum(ue, 0), np.maximum(ut, 0)
         via_head = (1 - g) * weights[safe_e] + dist[net.head[safe_e]]
         via_twin = np.where(ut >= 0, g * weights[safe_t] + dist[net.head[safe_t]], np.inf)
+        at_tail = np.where(g <= 1e-9, dist[net.tail[safe_e]], np.inf)  # standing on a node: any way out
         best = np.minimum(via_head, via_twin)
         via = np.where(via_head <= via_twin, net.head[safe_e], net.head[safe_t]).astype(np.int64)
+        via = np.where(at_tail < best, net.tail[safe_e], via)
+        best = np.minimum(best, at_tail)
         # on the incident's own street, short of it in the direction of travel: drive straight on
         direct = np.full(len(ue), np.inf)
         for inc_edge, inc_frac in ((e, f), (target.twin, 1 - f)):
