@@ -1,6 +1,7 @@
 """Road ETAs against an independent full Dijkstra, ranking across the valley, fallbacks, traffic."""
 
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ CENTRE = GeoPoint(42.5075, 1.5235)  # Andorra la Vella, by the Gran Valira
 
 def _at_fraction(net, e, f) -> GeoPoint:
     t, h = net.tail[e], net.head[e]
-    return GeoPoint(float(net.lat[t] + f * (net.lat[h] - net.lat[t])), float(net.lon[t] + f * (net.lon[h] - net.lon[t])))
+    lat = net.lat[t] + f * (net.lat[h] - net.lat[t])
+    return GeoPoint(float(lat), float(net.lon[t] + f * (net.lon[h] - net.lon[t])))
 
 
 def _reference(net, weights):
@@ -78,7 +80,7 @@ def test_unit_across_the_valley_ranks_below_nearer_by_road(andorra_travel):
         coords = e.route["coordinates"]
         assert e.route["type"] == "LineString" and len(coords) >= 3
         # the route's length is the road distance it reports
-        length = sum(haversine_m(GeoPoint(a[1], a[0]), GeoPoint(b[1], b[0])) for a, b in zip(coords, coords[1:]))
+        length = sum(haversine_m(GeoPoint(a[1], a[0]), GeoPoint(b[1], b[0])) for a, b in pairwise(coords))
         assert length == pytest.approx(e.road_distance_m, rel=0.02)
 
 
