@@ -242,4 +242,3 @@ def read_roads(path: Path) -> OsmRoads:
     if path.suffix.lower() == ".graphml":
         return read_graphml(path)
     return read_osm(path)
-

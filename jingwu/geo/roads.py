@@ -319,9 +319,7 @@ def read_network(source: Path) -> RoadNetwork:
     return RoadNetwork(names=tuple(meta["names"]), places=places, report=report, **arrays)
 
 
-def load_road_network(
-    path: Path, cache_dir: Path | None = None, settings: RoadSettings | None = None
-) -> RoadNetwork:
+def load_road_network(path: Path, cache_dir: Path | None = None, settings: RoadSettings | None = None) -> RoadNetwork:
     """Load a road network from an OSM/GraphML file, through a cache keyed on the file's sha256.
 
     The first load parses and builds (about a second for Andorra); later loads read the ``.npz``.

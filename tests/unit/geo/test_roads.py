@@ -49,8 +49,15 @@ def test_osm_xml_and_gzip_give_driving_graph_with_oneways(tmp_path):
         # node 5 is reachable only one way (service oneway, footway ignored): dropped from the SCC
         assert net.n_nodes == 4
         assert net.report.dropped_nodes == 1 and net.report.dropped_components == 1
-        pairs = {(round(float(net.lat[t]), 3), round(float(net.lon[t]), 3), round(float(net.lat[h]), 3),
-                  round(float(net.lon[h]), 3)) for t, h in zip(net.tail, net.head, strict=True)}
+        pairs = {
+            (
+                round(float(net.lat[t]), 3),
+                round(float(net.lon[t]), 3),
+                round(float(net.lat[h]), 3),
+                round(float(net.lon[h]), 3),
+            )
+            for t, h in zip(net.tail, net.head, strict=True)
+        }
         assert (42.501, 1.501, 42.5, 1.501) in pairs  # 3 -> 4 along the one-way
         assert (42.5, 1.501, 42.501, 1.501) not in pairs  # never against it
         assert net.n_edges == 6  # 1<->2<->3 both ways, 3->4->1 one way
@@ -81,9 +88,9 @@ def test_andorra_is_strongly_connected_and_cached(andorra, road_cache):
     assert np.array_equal(again.head, andorra.head) and again.names == andorra.names
     # CSR adjacency agrees with the edge list
     for u in (0, 100, 5000):
-        out = andorra.fwd_edges[andorra.fwd_indptr[u]:andorra.fwd_indptr[u + 1]]
+        out = andorra.fwd_edges[andorra.fwd_indptr[u] : andorra.fwd_indptr[u + 1]]
         assert set(out.tolist()) == set(np.flatnonzero(andorra.tail == u).tolist())
-        into = andorra.rev_edges[andorra.rev_indptr[u]:andorra.rev_indptr[u + 1]]
+        into = andorra.rev_edges[andorra.rev_indptr[u] : andorra.rev_indptr[u + 1]]
         assert set(into.tolist()) == set(np.flatnonzero(andorra.head == u).tolist())
 
 

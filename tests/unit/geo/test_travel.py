@@ -138,4 +138,3 @@ def test_route_for_display(andorra_travel):
     route = andorra_travel.route(GeoPoint(42.50145, 1.51133), CENTRE, AT)
     assert route is not None and route["type"] == "LineString"
     assert route["coordinates"][-1] == [CENTRE.lon, CENTRE.lat]
-
