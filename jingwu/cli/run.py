@@ -24,7 +24,7 @@ console = Console()
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
     app = create_app(runtime)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio")
 
 
 def serve(

@@ -1,0 +1,267 @@
+"""The main flow over HTTP on SQLite and PostgreSQL: intake, retry, recommendation, assignment,
+unit status driving the incident, duplicates, and refusals that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from jingwu.api.runtime import Runtime
+from jingwu.store import tables as t
+from tests.conftest import Login
+
+ALV = {"lat": 42.5063, "lon": 1.5218}  # Andorra la Vella, central
+CALL: dict[str, Any] = {"type": "ROBBERY_IN_PROGRESS", "location": ALV, "description": "two men, a knife",
+                        "caller": {"name": "Joan Puig", "phone": "+376 612345"}}
+
+
+def count(runtime: Runtime, table: Any) -> int:
+    with runtime.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def create(client: TestClient, headers: dict[str, str], body: dict[str, Any] = CALL, key: str | None = None) -> Any:
+    h = dict(headers)
+    if key:
+        h["Idempotency-Key"] = key
+    return client.post("/api/incidents", json=body, headers=h)
+
+
+def test_needs_a_token(client: TestClient) -> None:
+    r = client.get("/api/incidents")
+    assert r.status_code == 401
+    assert r.json()["detail"][0]["field"] == "Authorization"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_wrong_password_is_refused_and_audited(client: TestClient, runtime: Runtime) -> None:
+    r = client.post("/api/auth/token", data={"username": "dispatcher", "password": "nope-nope-nope"})
+    assert r.status_code == 401
+    with runtime.engine.connect() as conn:
+        actions = [a for (a,) in conn.execute(select(t.audit_log.c.action).where(t.audit_log.c.actor == "dispatcher"))]
+    assert "login.failed" in actions
+
+
+def test_intake_to_clear(client: TestClient, login: Login, runtime: Runtime) -> None:
+    disp = login("dispatcher")
+    r = create(client, disp, key="call-1")
+    assert r.status_code == 201, r.text
+    inc = r.json()
+    assert inc["status"] == "received" and inc["priority"] == 1 and inc["station_code"] == "AD-07-S1"
+
+    # A retry with the same key returns the same incident, and creates nothing.
+    again = create(client, disp, key="call-1")
+    assert again.status_code == 200 and again.json()["id"] == inc["id"] and again.json()["replayed"]
+    assert count(runtime, t.incidents) == 1
+    # The same key with another body is a conflict, not a silent replay.
+    other = create(client, disp, {**CALL, "description": "different"}, key="call-1")
+    assert other.status_code == 409 and other.json()["detail"][0]["field"] == "Idempotency-Key"
+
+    recs = client.get(f"/api/incidents/{inc['id']}/recommendations", headers=disp).json()
+    assert recs, "units are on duty, so something must be recommended"
+    plan = [r for r in recs if r["fills_plan"]]
+    assert sorted(r["capability"] for r in plan) == ["criminal_investigation", "patrol", "patrol"]
+    assert [r["eta_s"] for r in plan] == sorted(r["eta_s"] for r in plan)
+    first = plan[0]["unit_id"]
+
+    a = client.post(f"/api/incidents/{inc['id']}/assignments", json={"unit_id": first}, headers=disp)
+    assert a.status_code == 201, a.text
+    assert a.json()["recommended"] is True
+    dup = client.post(f"/api/incidents/{inc['id']}/assignments", json={"unit_id": first, "override_reason": "x"},
+                      headers=disp)
+    assert dup.status_code == 409
+
+    for status in ("en_route", "on_scene"):
+        s = client.post(f"/api/units/{first}/status", json={"status": status}, headers=disp)
+        assert s.status_code == 200, s.text
+    assert client.get(f"/api/incidents/{inc['id']}", headers=disp).json()["status"] == "on_scene"
+    assert client.post(f"/api/units/{first}/status", json={"status": "available"}, headers=disp).status_code == 200
+    detail = client.get(f"/api/incidents/{inc['id']}", headers=disp).json()
+    assert detail["status"] == "cleared"
+    assert detail["received_at"] <= detail["dispatched_at"] <= detail["arrived_at"] <= detail["cleared_at"]
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds[0] == "IncidentReceived" and "UnitAssigned" in kinds
+    assert [e["data"]["new"] for e in detail["timeline"] if e["kind"] == "IncidentStatusChanged"] == [
+        "dispatched", "en_route", "on_scene", "cleared"]
+    assert detail["assignments"][0]["end_reason"] == "cleared"
+    # Personal data is masked by default.
+    caller = detail["caller_details"][0]
+    assert caller["masked"] and caller["phone"] != "+376 612345" and "612345" not in caller["phone"]
+
+    closed = client.post(f"/api/incidents/{inc['id']}/transition", json={"status": "closed"}, headers=disp)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    illegal = client.post(f"/api/incidents/{inc['id']}/transition", json={"status": "received"}, headers=disp)
+    assert illegal.status_code == 409 and illegal.json()["detail"][0]["field"] == "status"
+
+
+def test_override_needs_a_reason_and_is_recorded(client: TestClient, login: Login) -> None:
+    disp = login("dispatcher")
+    inc = create(client, disp, {"type": "THEFT", "location": ALV}).json()
+    recs = client.get(f"/api/incidents/{inc['id']}/recommendations", headers=disp).json()
+    alternative = next(r["unit_id"] for r in recs if not r["fills_plan"])
+    r = client.post(f"/api/incidents/{inc['id']}/assignments", json={"unit_id": alternative}, headers=disp)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "override_reason"
+    r = client.post(f"/api/incidents/{inc['id']}/assignments",
+                    json={"unit_id": alternative, "override_reason": "knows the building"}, headers=disp)
+    assert r.status_code == 201 and r.json()["recommended"] is False
+    detail = client.get(f"/api/incidents/{inc['id']}", headers=disp).json()
+    assert detail["assignments"][0]["override_reason"] == "knows the building"
+
+
+def test_release_before_arrival_returns_incident_to_queue(client: TestClient, login: Login) -> None:
+    disp = login("dispatcher")
+    inc = create(client, disp, {"type": "THEFT", "location": ALV}).json()
+    unit = client.get(f"/api/incidents/{inc['id']}/recommendations", headers=disp).json()[0]["unit_id"]
+    client.post(f"/api/incidents/{inc['id']}/assignments", json={"unit_id": unit}, headers=disp)
+    r = client.post(f"/api/units/{unit}/status", json={"status": "available"}, headers=disp)
+    assert r.status_code == 200 and r.json()["status"] == "available"
+    assert client.get(f"/api/incidents/{inc['id']}", headers=disp).json()["status"] == "received"
+
+
+def test_duplicates_are_offered_then_linked(client: TestClient, login: Login, runtime: Runtime) -> None:
+    ct = login("calltaker")
+    first = create(client, ct, {"type": "ASSAULT", "location": ALV, "caller": {"phone": "111 222"}}).json()
+    near = {"lat": ALV["lat"] + 0.001, "lon": ALV["lon"]}
+    second = create(client, ct, {"type": "DOMESTIC_DISPUTE", "location": near}).json()
+    assert second["possible_duplicates"] == []  # another family
+    third = create(client, ct, {"type": "ARMED_PERSON", "location": near, "caller": {"phone": "333 444"}}).json()
+    assert [d["incident_id"] for d in third["possible_duplicates"]] == [first["id"]]
+    linked = client.post(f"/api/incidents/{third['id']}/link", json={"into": first["id"]}, headers=ct)
+    assert linked.status_code == 200 and linked.json()["callers"] == 2
+    merged = client.get(f"/api/incidents/{third['id']}", headers=ct).json()
+    assert merged["status"] == "merged" and merged["merged_into"] == first["id"]
+    kept = client.get(f"/api/incidents/{first['id']}", headers=ct).json()
+    assert len(kept["caller_details"]) == 2
+
+
+def test_reveal_caller_needs_reason_and_is_audited(client: TestClient, login: Login, runtime: Runtime) -> None:
+    disp = login("dispatcher")
+    inc = create(client, disp).json()
+    r = client.post(f"/api/incidents/{inc['id']}/callers/reveal", json={"reason": ""}, headers=disp)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
+    r = client.post(f"/api/incidents/{inc['id']}/callers/reveal", json={"reason": "call back the victim"},
+                    headers=disp)
+    assert r.status_code == 200 and r.json()[0]["phone"] == "+376 612345"
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(t.audit_log.c.detail).where(t.audit_log.c.action == "caller.reveal")).all()
+    assert any(row.detail.get("reason") == "call back the victim" for row in rows)
+
+
+BAD_BODIES = [
+    ({**CALL, "location": {"lat": 91, "lon": 1.5}}, 422, "location.lat"),
+    ({**CALL, "location": {"lat": 42.5, "lon": -181}}, 422, "location.lon"),
+    ({**CALL, "type": "NO_SUCH_TYPE"}, 422, "type"),
+    ({**CALL, "priority": 0}, 422, "priority"),
+    ({**CALL, "priority": 5}, 422, "priority"),
+    ({**CALL, "location": {"lat": 48.85, "lon": 2.35}}, 422, "location"),  # Paris: outside the service area
+    ({"type": "THEFT"}, 422, "location"),
+    ({**CALL, "unexpected": 1}, 422, "unexpected"),
+    ({**CALL, "caller": {"phone": "call me maybe"}}, 422, "caller.phone"),
+]
+
+
+@pytest.mark.parametrize("body,status,field", BAD_BODIES)
+def test_bad_intake_is_refused_and_writes_nothing(client: TestClient, login: Login, runtime: Runtime,
+                                                  body: dict[str, Any], status: int, field: str) -> None:
+    before = (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.callers))
+    r = create(client, login("dispatcher"), body)
+    assert r.status_code == status, r.text
+    assert r.json()["detail"][0]["field"] == field
+    assert (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.callers)) == before
+
+
+def test_bad_requests_on_every_route(client: TestClient, login: Login) -> None:
+    disp = login("dispatcher")
+    inc = create(client, disp).json()
+    cases = [
+        ("get", "/api/incidents/NOPE", None, 404),
+        ("get", "/api/incidents/NOPE/recommendations", None, 404),
+        ("post", "/api/incidents/NOPE/assignments", {"unit_id": "U-P07-01"}, 404),
+        ("post", f"/api/incidents/{inc['id']}/assignments", {"unit_id": "NOPE", "override_reason": "x"}, 404),
+        ("post", f"/api/incidents/{inc['id']}/assignments", {}, 422),
+        ("post", f"/api/incidents/{inc['id']}/transition", {"status": "flying"}, 422),
+        ("post", f"/api/incidents/{inc['id']}/transition", {"status": "cleared"}, 409),
+        ("post", f"/api/incidents/{inc['id']}/link", {"into": inc["id"]}, 409),
+        ("post", f"/api/incidents/{inc['id']}/link", {"into": "NOPE"}, 404),
+        ("post", "/api/units/NOPE/status", {"status": "en_route"}, 404),
+        ("post", "/api/units/U-P07-01/status", {"status": "en_route"}, 409),
+        ("post", "/api/units/U-P07-01/status", {"status": "dispatched"}, 409),
+        ("post", "/api/units/U-P07-01/position", {"lat": 100, "lon": 1}, 422),
+        ("post", "/api/units/U-P07-01/position", {"lat": 42.5, "lon": 1.5, "at": "2026-01-01T00:00:00"}, 422),
+        ("get", "/api/units/NOPE", None, 404),
+        ("get", "/api/incidents?limit=0", None, 422),
+        ("get", "/api/incidents?priority=x", None, 422),
+    ]
+    for method, url, body, status in cases:
+        r = getattr(client, method)(url, headers=disp, **({"json": body} if body is not None else {}))
+        assert r.status_code == status, (method, url, r.status_code, r.text)
+        assert r.json()["detail"][0]["message"], url
+
+
+def test_oversized_body_is_refused(client: TestClient, login: Login, runtime: Runtime) -> None:
+    before = count(runtime, t.incidents)
+    r = create(client, login("dispatcher"), {**CALL, "description": "x" * 100_000})
+    assert r.status_code == 413
+    assert count(runtime, t.incidents) == before
+
+
+def test_role_without_permission_is_refused(client: TestClient, login: Login) -> None:
+    r = create(client, login("analyst"))
+    assert r.status_code == 403 and r.json()["detail"][0]["field"] == "role"
+    r = create(client, login("auditor"))
+    assert r.status_code == 403
+
+
+def test_lists_filter_and_units_report_positions(client: TestClient, login: Login) -> None:
+    disp = login("dispatcher")
+    a = create(client, disp, {"type": "THEFT", "location": ALV}).json()
+    create(client, disp, {"type": "NOISE", "location": ALV})
+    listed = client.get("/api/incidents?priority=3", headers=disp).json()
+    assert [i["id"] for i in listed["items"]] == [a["id"]] and listed["total"] == 1
+    assert client.get("/api/incidents?station=AD-03-S1", headers=disp).json()["total"] == 0
+    units = client.get("/api/units", headers=disp).json()
+    assert len(units) == 42 and all(u["status"] == "available" for u in units)
+    r = client.post("/api/units/U-P07-01/position", json={"lat": 42.51, "lon": 1.53}, headers=disp)
+    assert r.status_code == 202 and r.json()["accepted"]
+    old = client.post("/api/units/U-P07-01/position",
+                      json={"lat": 42.0, "lon": 1.0, "at": "2020-01-01T00:00:00Z"}, headers=disp)
+    assert old.json()["accepted"] is False
+    u = client.get("/api/units/U-P07-01", headers=disp).json()
+    assert (u["lat"], u["lon"]) == (42.51, 1.53)
+
+
+def test_officer_may_move_only_own_unit(client: TestClient, login: Login) -> None:
+    off = login("officer")
+    assert client.post("/api/units/U-P07-02/position", json={"lat": 42.5, "lon": 1.5}, headers=off).status_code == 404
+    assert client.post("/api/units/U-P07-01/position", json={"lat": 42.5, "lon": 1.5}, headers=off).status_code == 202
+
+
+def test_major_incident_escalation(client: TestClient, login: Login) -> None:
+    cmd = login("commander")
+    a = create(client, cmd, {"type": "FIRE", "location": ALV}).json()
+    b = create(client, cmd, {"type": "TRAFFIC_COLLISION", "location": ALV}).json()
+    r = client.post(f"/api/incidents/{a['id']}/escalate", json={"title": "Fire at the market", "link": [b["id"]]},
+                    headers=cmd)
+    assert r.status_code == 201, r.text
+    major = r.json()
+    assert major["plan"] == "mass_casualty" and major["commander"] == "commander"
+    assert major["incident_ids"] == [a["id"], b["id"]] and len(major["checklist"]) >= 5
+    t1 = client.post(f"/api/major-incidents/{major['id']}", json={"tick": 0}, headers=cmd).json()
+    assert t1["checklist"][0]["done_by"] == "commander"
+    assert client.get(f"/api/incidents/{b['id']}", headers=cmd).json()["major_id"] == major["id"]
+    assert client.post(f"/api/incidents/{a['id']}/escalate", json={"title": "again"}, headers=cmd).status_code == 422
+    r = client.post(f"/api/incidents/{a['id']}/escalate", json={"title": "x"}, headers=login("dispatcher"))
+    assert r.status_code == 403
+
+
+def test_catalogue_and_org(client: TestClient, login: Login) -> None:
+    h = login("calltaker")
+    cat = client.get("/api/incident-types", headers=h).json()
+    assert any(t["code"] == "FIRE" and t["names"]["zh-Hant"] == "火災" for t in cat["types"])
+    assert set(cat["targets"]) == {"1", "2", "3", "4"}
+    org = client.get("/api/org", headers=h).json()
+    stations = [o for o in org if o["level"] == "station"]
+    assert len(stations) == 7 and all(o["area"] for o in stations)
