@@ -139,10 +139,11 @@ def _run(history: History, origins: npt.NDArray[np.float64], ctx: ForecastContex
          region: npt.NDArray[np.bool_], owner: npt.NDArray[np.int64], n_districts: int,
          progress: Progress | None, step: int, steps: int) -> _Tally:
     region_cells = int(region.sum())
-    flagged = np.array([max(1, int(round(c * region_cells))) for c in COVERAGES])
+    flagged = np.array([max(1, round(c * region_cells)) for c in COVERAGES])
     p = len(origins)
     tally = _Tally({m: np.zeros((len(COVERAGES), p)) for m in MODEL_NAMES}, np.zeros((len(COVERAGES), p)),
-                   np.zeros(p), flagged.astype(float), {m: np.zeros((p, n_districts)) for m in MODEL_NAMES}, region_cells)
+                   np.zeros(p), flagged.astype(float), {m: np.zeros((p, n_districts)) for m in MODEL_NAMES},
+                   region_cells)
     owner_in_region = owner[region]
     headline = COVERAGES.index(HEADLINE)
     for k, origin in enumerate(origins):

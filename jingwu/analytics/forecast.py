@@ -131,7 +131,7 @@ def choose_kde_sigma(history: History, first_origin: float, ctx: ForecastContext
     """The kernel bandwidth that captured most incidents over the ``periods`` periods before the first
     backtest origin (so the choice never sees the test data). Candidates scale with the cell."""
     candidates = ctx.grid.cell_m * np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
-    flagged = max(1, int(round(coverage * region.sum())))
+    flagged = max(1, round(coverage * region.sum()))
     origins = [first_origin - k * ctx.horizon_days for k in range(periods, 0, -1)]
     origins = [o for o in origins if o - ctx.window_days / 2 >= history.t[0]] if len(history.t) else []
     if not origins:

@@ -76,8 +76,8 @@ class Grid:
     def centres_latlon(self) -> tuple[FloatArray, FloatArray]:
         """Lat/lon of every cell centre, flat in cell-index order."""
         cols, rows = np.meshgrid(np.arange(self.nx), np.arange(self.ny))
-        x = self.x0 + (cols.ravel() + 0.5) * self.cell_m
-        y = self.y0 + (rows.ravel() + 0.5) * self.cell_m
+        x = (self.x0 + (cols.ravel() + 0.5) * self.cell_m).astype(np.float64)
+        y = (self.y0 + (rows.ravel() + 0.5) * self.cell_m).astype(np.float64)
         return self.to_latlon(x, y)
 
     def to_latlon(self, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
