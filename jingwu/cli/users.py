@@ -10,7 +10,7 @@ from rich.console import Console
 from jingwu.config import get_settings
 from jingwu.domain.access import Role
 from jingwu.domain.errors import DomainError
-from jingwu.services.accounts import add_user, disable_user
+from jingwu.services.accounts import add_user, disable_user, enable_user
 from jingwu.services.dependencies import utc_now
 from jingwu.services.organisation import load_org_tree
 from jingwu.store.engine import build_engine
@@ -18,6 +18,8 @@ from jingwu.store.migrate import upgrade
 
 app = typer.Typer(help="User accounts", no_args_is_help=True)
 console = Console(stderr=True)
+CLI_ACTOR = "cli"
+"""The actor named in the audit log for changes made with this command (run on the server itself)."""
 
 
 @app.command("add")
@@ -37,7 +39,7 @@ def add(
     upgrade(engine)
     try:
         with engine.begin() as conn:
-            add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit)
+            add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit, by=CLI_ACTOR)
     except DomainError as exc:
         console.print(f"[red]{exc.field}: {exc.message}")
         raise typer.Exit(2) from exc
@@ -46,12 +48,27 @@ def add(
 
 @app.command("disable")
 def disable(name: str = typer.Argument(..., help="user name")) -> None:
-    """Disable a user and revoke every token they hold."""
+    """Disable a user and revoke every token they hold (within a few seconds on running servers)."""
     engine = build_engine(get_settings().database_url)
+    upgrade(engine)
     try:
         with engine.begin() as conn:
-            disable_user(conn, name)
+            disable_user(conn, name, utc_now(), by=CLI_ACTOR)
     except DomainError as exc:
         console.print(f"[red]{exc.message}")
         raise typer.Exit(2) from exc
     console.print(f"[green]user {name} disabled; their tokens no longer work")
+
+
+@app.command("enable")
+def enable(name: str = typer.Argument(..., help="user name")) -> None:
+    """Enable a disabled or locked-out user again; tokens issued before stay revoked."""
+    engine = build_engine(get_settings().database_url)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            enable_user(conn, name, utc_now(), by=CLI_ACTOR)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]user {name} enabled")

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select
+from sqlalchemy import Connection, Select, func, select
 
 from jingwu.domain.access import Action, Actor
 from jingwu.domain.errors import DomainError, NotFound
+from jingwu.store import audit_chain
 from jingwu.store import tables as t
 
 INCIDENT_COLUMNS = (
@@ -113,9 +114,10 @@ def reveal_callers(conn: Connection, actor: Actor, incident_id: str, reason: str
         {"id": r.id, "name": r.name, "phone": r.phone, "masked": False}
         for r in conn.execute(select(t.callers).where(t.callers.c.incident_id == incident_id).order_by(t.callers.c.id))
     ]
-    conn.execute(insert(t.audit_log).values(
-        at=at, actor=actor.username, action="caller.reveal", object_type="incident", object_id=incident_id,
-        detail={"reason": reason.strip(), "callers": [c["id"] for c in found]}, request_id=request_id))
+    audit_chain.append(conn, [{
+        "at": at, "actor": actor.username, "action": "caller.reveal", "object_type": "incident",
+        "object_id": incident_id, "detail": {"reason": reason.strip()[:500], "callers": [c["id"] for c in found]},
+        "request_id": request_id}])
     return found
 
 

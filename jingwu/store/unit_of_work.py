@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from jingwu.domain.events import Event
+from jingwu.store import audit_chain
 from jingwu.store import tables as t
 from jingwu.store.engine import is_sqlite
 from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
@@ -82,7 +83,7 @@ class UnitOfWork:
                 for e in events
             ])
         if self._audit:
-            self.conn.execute(insert(t.audit_log), self._audit)
+            audit_chain.append(self.conn, self._audit)  # last write: holds the chain head to COMMIT
             self._audit = []
         self._tx.commit()
         self._committed = True

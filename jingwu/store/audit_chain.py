@@ -1,0 +1,157 @@
+"""The tamper-evident audit log: every entry carries the hash of the one before it.
+
+``hash = sha256(prev_hash || canonical JSON of the entry)``, entries chained in ``seq`` order from a
+genesis of 64 zeros. Altering a row changes its hash; removing or reordering rows breaks the link
+of the row after. Only a cut of the newest rows goes unseen by the chain alone, which is why
+``verify`` reports the head (seq, hash) for the operator to keep elsewhere and can check an anchor.
+
+Concurrency: appending takes a lock on the chain head held to the end of the transaction, so two
+writers can never chain onto the same previous hash. On PostgreSQL that is a transaction-level
+advisory lock taken just before the audit insert (the unit of work writes its audit rows last,
+right before COMMIT, so the lock is held only for the commit itself, and writes that leave no audit
+record, such as AVL positions, never take it). On SQLite there is one writer at a time anyway.
+Because ``seq`` is drawn after the lock is taken, seq order and chain order are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+
+from jingwu.store import tables as t
+
+GENESIS = "0" * 64
+ADVISORY_KEY = 0x6A696E67_77750001
+"""The PostgreSQL advisory lock id of the chain head ("jingwu" + 1)."""
+
+current_request_id: ContextVar[str | None] = ContextVar("jingwu_request_id", default=None)
+"""Set by the API for each request, so audit records name the request even when a use case was not
+handed the id explicitly."""
+
+
+def _plain(value: Any) -> Any:
+    """The value as it reads back from a JSON column (datetimes as ISO text, tuples as lists)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _at(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    """The bytes that are hashed: every field except seq and the hashes, in a fixed form."""
+    body = {
+        "at": _at(entry["at"]), "actor": entry["actor"], "action": entry["action"],
+        "object_type": entry.get("object_type"), "object_id": entry.get("object_id"),
+        "request_id": entry.get("request_id"), "detail": _plain(entry.get("detail") or {}),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
+
+
+def _lock_head(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
+
+
+def head(conn: Connection) -> tuple[int | None, str]:
+    """The newest entry's seq and hash (``None``, genesis when the log is empty)."""
+    c = t.audit_log.c
+    row = conn.execute(select(c.seq, c.hash).order_by(c.seq.desc()).limit(1)).first()
+    if row is None:
+        return None, GENESIS
+    return int(row.seq), row.hash or GENESIS
+
+
+def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Append entries to the chain inside the caller's transaction; returns their seqs.
+
+    Call it as the last write of the transaction: the chain-head lock is held until COMMIT.
+    """
+    todo = list(entries)
+    if not todo:
+        return []
+    _lock_head(conn)
+    _seq, prev = head(conn)
+    seqs = []
+    for e in todo:
+        row = {
+            "at": e["at"], "actor": str(e["actor"])[:64], "action": str(e["action"])[:60],
+            "object_type": (str(e["object_type"])[:40] if e.get("object_type") is not None else None),
+            "object_id": (str(e["object_id"])[:80] if e.get("object_id") is not None else None),
+            "request_id": (e.get("request_id") or current_request_id.get()),
+            "detail": _plain(e.get("detail") or {}),
+        }
+        if row["request_id"] is not None:
+            row["request_id"] = str(row["request_id"])[:64]
+        digest = entry_hash(prev, row)
+        res = conn.execute(insert(t.audit_log).values(**row, prev_hash=prev, hash=digest)
+                           .returning(t.audit_log.c.seq))
+        seqs.append(int(res.scalar_one()))
+        prev = digest
+    return seqs
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    entries: int
+    head_seq: int | None
+    head_hash: str
+    bad_seq: int | None = None
+    problem: str | None = None
+
+
+def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
+    c = t.audit_log.c
+    last = None
+    while True:
+        q = select(t.audit_log).order_by(c.seq).limit(batch)
+        if last is not None:
+            q = q.where(c.seq > last)
+        rows = conn.execute(q).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify(conn: Connection, anchor: tuple[int, str] | None = None) -> ChainReport:
+    """Walk the chain in seq order; the first entry whose link or hash is wrong is named.
+
+    ``anchor`` (seq, hash), recorded from an earlier run, must still be in the chain unchanged:
+    that catches a cut of the newest entries, which the links alone cannot.
+    """
+    prev = GENESIS
+    count = 0
+    last_seq: int | None = None
+    anchor_seen = anchor is None
+    for r in _rows(conn):
+        count += 1
+        entry = r._mapping
+        if r.prev_hash != prev:
+            why = "its prev_hash does not match the entry before it (an entry was removed, reordered or changed)"
+            return ChainReport(False, count, last_seq, prev, int(r.seq), why)
+        if r.hash != entry_hash(prev, entry):
+            return ChainReport(False, count, last_seq, prev, int(r.seq), "its content does not match its hash")
+        if anchor is not None and int(r.seq) == anchor[0]:
+            if r.hash != anchor[1]:
+                return ChainReport(False, count, last_seq, prev, int(r.seq), "it differs from the recorded anchor")
+            anchor_seen = True
+        prev = r.hash
+        last_seq = int(r.seq)
+    if not anchor_seen:
+        assert anchor is not None
+        return ChainReport(False, count, last_seq, prev, anchor[0],
+                           "the anchored entry is missing: the log was cut")
+    return ChainReport(True, count, last_seq, prev)
