@@ -90,10 +90,8 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
                 at=now, actor=actor.username, station_code=station, incident_id=inc.id, type_code=itype.code,
                 priority=priority, lat=point.lat, lon=point.lon, source=cmd.source.value,
             ))
-            # ~1 km box in degrees; the exact radius is applied in the domain.
-            box = rules.duplicate_radius_m / 111_000 * 1.5
             near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
-                                           point.lat, point.lon, box)
+                                           point.lat, point.lon, rules.duplicate_radius_m)
             dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
                                        rules.duplicate_window_s)
             uow.incidents.add(inc)

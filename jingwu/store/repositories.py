@@ -7,6 +7,7 @@ Each save appends the aggregate's new events to its timeline in the same transac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -100,14 +101,18 @@ class IncidentRepository:
         if rows:
             self.conn.execute(insert(t.incident_timeline), rows)
 
-    def open_near(self, family: str, since: datetime, lat: float, lon: float, deg: float) -> list[Incident]:
-        """Open incidents of a family received since ``since`` within a lat/lon box (for duplicates)."""
+    def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
+                  limit: int = 50) -> list[Incident]:
+        """Open incidents of a family received since ``since`` inside the box around a circle of
+        ``radius_m`` (newest first); the exact distance is the domain's to judge."""
         c = t.incidents.c
+        dlat = radius_m / 111_000
+        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
         rows = self.conn.execute(
             select(t.incidents).where(
                 c.family == family, c.received_at >= since, c.status.in_([s.value for s in OPEN_STATUSES]),
-                c.lat.between(lat - deg, lat + deg), c.lon.between(lon - deg * 2, lon + deg * 2),
-            )
+                c.lat.between(lat - dlat, lat + dlat), c.lon.between(lon - dlon, lon + dlon),
+            ).order_by(c.received_at.desc()).limit(limit)
         )
         return [incident_from_row(r) for r in rows]
 

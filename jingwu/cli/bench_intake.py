@@ -1,0 +1,222 @@
+"""`jingwu bench intake`: N concurrent clients create incidents over HTTP against a real server
+(a `jingwu serve` subprocess) on SQLite and PostgreSQL.
+
+Each client loops: POST /api/incidents (with an Idempotency-Key) → GET its recommendations. A
+WebSocket subscriber times each incident from the POST being sent to its IncidentReceived event
+arriving, so the figure covers commit → outbox → relay → bus → socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import typer
+import websockets
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import text
+
+from jingwu.services.demo import seed_andorra
+from jingwu.store.engine import build_engine
+from jingwu.store.migrate import upgrade
+
+console = Console()
+PASSWORD = "Bench-pass-2026"
+# Points inside Andorra's parishes (town centres), jittered per call.
+PLACES = [(42.5063, 1.5218), (42.5090, 1.5404), (42.5360, 1.5837), (42.5667, 1.5980), (42.5562, 1.5335),
+          (42.5442, 1.5164), (42.4667, 1.4921)]
+TYPES = ["THEFT", "ASSAULT", "NOISE", "TRAFFIC_COLLISION", "BURGLARY", "DOMESTIC_DISPUTE", "WELFARE_CHECK"]
+
+
+@dataclass
+class Figures:
+    backend: str
+    clients: int
+    created: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    create_ms: list[float] = field(default_factory=list)
+    flow_ms: list[float] = field(default_factory=list)
+    event_ms: list[float] = field(default_factory=list)
+
+    def pct(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        s = sorted(values)
+        return s[min(len(s) - 1, int(q * len(s)))]
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "backend": self.backend, "clients": self.clients, "incidents": self.created, "errors": self.errors,
+            "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
+            "create_p50_ms": round(self.pct(self.create_ms, 0.5), 2),
+            "create_p99_ms": round(self.pct(self.create_ms, 0.99), 2),
+            "flow_p50_ms": round(self.pct(self.flow_ms, 0.5), 2), "flow_p99_ms": round(self.pct(self.flow_ms, 0.99), 2),
+            "event_p50_ms": round(self.pct(self.event_ms, 0.5), 2),
+            "event_p99_ms": round(self.pct(self.event_ms, 0.99), 2),
+        }
+
+
+def _prepare(backend: str, workdir: Path, pg_url: str) -> str:
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+        engine = build_engine(url)
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = build_engine(pg_url, pool_size=1)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        url = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
+        engine = build_engine(url)
+    upgrade(engine)
+    seed_andorra(engine, PASSWORD)
+    engine.dispose()
+    return url
+
+
+def _drop(url: str, pg_url: str) -> None:
+    if "search_path%3D" in url:
+        admin = build_engine(pg_url, pool_size=1)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{url.rsplit("%3D", 1)[1]}" CASCADE'))
+        admin.dispose()
+
+
+async def _run_clients(base: str, clients: int, seconds: float, figures: Figures) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as login:
+        r = await login.post("/api/auth/token", data={"username": "dispatcher", "password": PASSWORD})
+        r.raise_for_status()
+        token = r.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    sent: dict[str, float] = {}
+    pending: dict[str, float] = {}
+    ws_url = base.replace("http", "ws") + f"/api/events?token={token}&kinds=IncidentReceived"
+    stop = asyncio.Event()
+
+    async def listen() -> None:
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            await ws.recv()
+            ready.set()
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                msg = json.loads(raw)
+                now = time.perf_counter()
+                iid = msg.get("incident_id")
+                if iid in sent:
+                    figures.event_ms.append((now - sent.pop(iid)) * 1000)
+                elif iid:
+                    pending[iid] = now
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30,
+                                     limits=httpx.Limits(max_connections=2)) as c:
+            while time.perf_counter() < deadline:
+                lat, lon = rng.choice(PLACES)
+                body = {"type": rng.choice(TYPES), "location": {"lat": lat + rng.uniform(-.002, .002),
+                                                                "lon": lon + rng.uniform(-.002, .002)}}
+                t0 = time.perf_counter()
+                r = await c.post("/api/incidents", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+                t1 = time.perf_counter()
+                if r.status_code != 201:
+                    figures.errors += 1
+                    continue
+                iid = r.json()["id"]
+                if iid in pending:
+                    figures.event_ms.append((pending.pop(iid) - t0) * 1000)
+                else:
+                    sent[iid] = t0
+                rec = await c.get(f"/api/incidents/{iid}/recommendations")
+                t2 = time.perf_counter()
+                if rec.status_code != 200:
+                    figures.errors += 1
+                    continue
+                figures.created += 1
+                figures.create_ms.append((t1 - t0) * 1000)
+                figures.flow_ms.append((t2 - t0) * 1000)
+
+    ready = asyncio.Event()
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 10)
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    figures.seconds = time.perf_counter() - start
+    await asyncio.sleep(1.0)  # let the last events arrive
+    stop.set()
+    await listener
+
+
+def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited; run `jingwu serve` by hand to see why")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not come up")
+
+
+def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str) -> Figures:
+    with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
+        url = _prepare(backend, Path(tmp), pg_url)
+        env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
+               "JINGWU_DATA_DIR": tmp}
+        proc = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_up(base, proc)
+            figures = Figures(backend, clients)
+            asyncio.run(_run_clients(base, clients, seconds, figures))
+            return figures
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+            if backend != "sqlite":
+                _drop(url, pg_url)
+
+
+def intake(
+    clients: int = typer.Option(16, help="concurrent clients"),
+    seconds: float = typer.Option(20.0, help="how long each backend is driven"),
+    backend: list[str] = typer.Option(["sqlite", "postgresql"], help="sqlite and/or postgresql"),
+    pg_url: str = typer.Option("postgresql+psycopg://postgres@127.0.0.1:5432/test", envvar="JINGWU_BENCH_PG_URL",
+                               help="PostgreSQL server to use (a scratch schema is created and dropped)"),
+    port: int = typer.Option(8790, help="port for the server under test (127.0.0.1)"),
+    json_out: Path | None = typer.Option(None, "--json", help="write the figures here"),
+) -> None:
+    """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
+    results = []
+    for b in backend:
+        if b not in ("sqlite", "postgresql"):
+            raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
+        with console.status(f"driving {b} with {clients} clients for {seconds:.0f} s…"):
+            results.append(measure(b, clients, seconds, port, pg_url).as_dict())
+    table = Table(title="jingwu bench intake")
+    for col in ("backend", "clients", "incidents", "errors", "throughput_per_s", "create_p50_ms", "create_p99_ms",
+                "flow_p50_ms", "flow_p99_ms", "event_p50_ms", "event_p99_ms"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(*(str(r[c]) for c in r))
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"results": results}, indent=2))
