@@ -61,6 +61,7 @@ class RoadTravelTimes:
         self._snap_table: list[np.ndarray] | None = None
         self._graphs: dict[tuple[float, ...], tuple[csr_matrix, np.ndarray]] = {}
         self._lock = threading.Lock()
+        self._snap_lock = threading.Lock()
         n = network.n_nodes
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
         self._edge_order = np.argsort(self._edge_keys)
@@ -86,7 +87,8 @@ class RoadTravelTimes:
             return [replace(e, note=note) for e in guesses]
         lat = np.fromiter((o.point.lat for o in origins), dtype=np.float64, count=len(origins))
         lon = np.fromiter((o.point.lon for o in origins), dtype=np.float64, count=len(origins))
-        snaps = self._snap_units(lat, lon)
+        with self._snap_lock:
+            snaps = self._snap_units(lat, lon)
         straight = haversine_arrays(lat, lon, np.full(len(lat), destination.lat), np.full(len(lat), destination.lon))
         on = snaps.on_network
         graph, weights = self._graph(at)
