@@ -205,9 +205,11 @@ def _from_frame(frame: pd.DataFrame, columns: dict[str, str], first_line: int) -
     stamps: dict[str, npt.NDArray[np.datetime64]] = {}
     for name in ("dispatched", "arrived"):
         if name in found and n:
-            raw = frame[found[name]].astype(str).str.strip()
-            parsed = _times(raw)
-            unparsable = parsed.isna().to_numpy() & (raw.replace({"nan": "", "None": "", "NaT": ""}) != "").to_numpy()
+            column = frame[found[name]]
+            raw = column.astype(str).str.strip()
+            blank = (column.isna() | raw.isna() | raw.isin(["", "nan", "None", "NaT"])).to_numpy()
+            parsed = _times(raw.where(~blank, ""))
+            unparsable = parsed.isna().to_numpy() & ~blank
             for i in np.flatnonzero(unparsable):
                 bad.setdefault(int(i), f"{name} {raw.iloc[i]!r} is not an ISO date/time")
             stamps[name] = parsed.to_numpy("datetime64[s]")

@@ -23,6 +23,8 @@ from jingwu.analytics.records import IncidentRecords, RecordsError, parse_column
 app = typer.Typer(help="Analysis and early warning (研判預警) on places and times", no_args_is_help=True)
 report_app = typer.Typer(help="Reports (response times)", no_args_is_help=True)
 console = Console()
+if not console.is_terminal:  # piped or captured: wide enough for the backtest table on one line per model
+    console = Console(width=170)
 errors = Console(stderr=True)
 
 DEMO_FILE = "chicago_aggravated_assaults_2010_2019.csv.gz"
@@ -109,7 +111,7 @@ def hotspots(
 
 def _ci(values: dict[str, float], cis: dict[str, list[float]], key: str, pct: bool = True) -> str:
     v, (lo, hi) = values[key], cis[key]
-    return f"{v:.1%} [{lo:.1%}, {hi:.1%}]" if pct else f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+    return f"{v:.1%} ({lo:.1%}–{hi:.1%})" if pct else f"{v:.2f} ({lo:.2f}–{hi:.2f})"
 
 
 @app.command()
