@@ -36,9 +36,25 @@ class Settings(BaseSettings):
     checkin_interval_s: int = 900
     # Requests
     max_body_bytes: int = 64 * 1024
+    # Road network: an OSM extract (.osm.pbf/.osm/.osm.gz) or OSMnx GraphML; None = shipped Andorra.
+    road_network: Path | None = None
+    roads_enabled: bool = True
+    """Off: recommendations fall back to straight-line ETAs, flagged as such; no geocoding."""
+    snap_max_distance_m: float = 300.0
+    # Abuse resistance (token buckets per process; see docs/security.md)
+    rate_limits: bool = True
+    login_rate_per_minute: float = 10.0
+    login_burst: int = 5
+    public_rate_per_minute: float = 120.0
+    public_burst: int = 60
+    # Retention of personal data, in days after the incident closed (see docs/security.md)
+    retention_caller_days: int = Field(default=180, ge=1)
+    retention_interval_s: int = Field(default=24 * 3600, ge=60, description="how often `serve` runs the purge")
     # Message bus: "memory" (in-process) or a nats:// URL
     bus_url: str = "memory"
     tile_url: str | None = None
+    tile_attribution: str = ""
+    """Attribution shown with the tiles of ``tile_url`` (a deployment's own tile server)."""
 
 
 @lru_cache(maxsize=1)

@@ -83,8 +83,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url="sqlite:///unused.db", data_dir=tmp_path, secret_key="test-secret-" + "x" * 32)
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # One data folder per test session, so the road network's cache is built once.
+    data = tmp_path_factory.getbasetemp() / "jingwu-data"
+    return Settings(database_url="sqlite:///unused.db", data_dir=data, secret_key="test-secret-" + "x" * 32)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from jingwu.bus.relay import OutboxRelay
 from jingwu.config import Settings
 from jingwu.domain.places import AddressResolver
 from jingwu.domain.travel import TravelTimeEstimator
+from jingwu.geo.road_services import RoadServices, load_road_services
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.services.catalogue import load_catalogue
 from jingwu.services.dependencies import Dependencies, DispatchRules
@@ -47,8 +48,21 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: bool = True,
-                  travel: TravelTimeEstimator | None = None, places: AddressResolver | None = None) -> Runtime:
+                  travel: TravelTimeEstimator | None = None, places: AddressResolver | None = None,
+                  roads: RoadServices | None = None) -> Runtime:
+    """Wire a running jingwu. The road network (``settings.road_network``, the shipped Andorra by
+    default) gives road ETAs and geocoding unless ``settings.roads_enabled`` is off."""
     engine = engine or build_engine(settings.database_url)
+    if roads is None and settings.roads_enabled and travel is None:
+        roads = load_road_services(
+            settings.road_network, settings.data_dir / "roads", timezone=settings.timezone,
+            snap_max_distance_m=settings.snap_max_distance_m,
+            straight_line_speed_kmh=settings.straight_line_speed_kmh,
+        )
+        log.info("road network ready in %.2f s", roads.ready_s)
+    if roads is not None:
+        travel = travel or roads.travel
+        places = places or roads.geocoder
     if migrate:
         upgrade(engine)
     with read_connection(engine) as conn:
@@ -66,4 +80,8 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
         travel=travel or StraightLineTravelTimes(settings.straight_line_speed_kmh),
         places=places, rules=rules, on_commit=relay.notify,
     )
-    return Runtime(settings=settings, engine=engine, deps=deps, bus=bus, relay=relay)
+    runtime = Runtime(settings=settings, engine=engine, deps=deps, bus=bus, relay=relay)
+    if roads is not None:
+        runtime.extras["roads"] = roads.network
+        runtime.extras["road_services"] = roads
+    return runtime
