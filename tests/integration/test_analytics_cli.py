@@ -1,0 +1,73 @@
+"""`jingwu analyze …` / `jingwu report …` end to end on small real samples (tests/data/analytics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from jingwu.cli import app as jingwu
+from jingwu.cli.analyze import app
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "analytics"
+SAMPLE = str(DATA / "chicago_district11_2018_2019.csv")
+runner = CliRunner()
+
+
+def test_hotspots_write_geojson_png_and_html(tmp_path):
+    out = tmp_path / "maps"
+    result = runner.invoke(app, ["hotspots", "--incidents", SAMPLE, "--columns", "time=date,type=loc_cat",
+                                 "--type", "street", "--out", str(out), "--permutations", "199"])
+    assert result.exit_code == 0, result.output
+    geo = json.loads((out / "hotspots.geojson").read_text())
+    assert geo["type"] == "FeatureCollection" and geo["features"]
+    assert (out / "hotspots.png").stat().st_size > 10_000
+    assert "Gi*" in (out / "hotspots.html").read_text()
+
+
+def test_forecast_backtest_prints_the_table_and_writes_json(tmp_path):
+    target = tmp_path / "out.json"
+    result = runner.invoke(app, ["forecast", "--backtest", "--incidents", SAMPLE, "--json", str(target),
+                                 "--max-periods", "4"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(target.read_text())
+    assert set(data["models"]) == {"naive", "retrospective_kde", "prospective_hotspot", "seppexp"}
+    assert data["periods"] == 4 and data["best"] in data["models"]
+    for name in data["models"]:
+        assert name in result.output
+    assert "best:" in result.output
+
+
+def test_surges_evaluate_and_list(tmp_path):
+    result = runner.invoke(app, ["surges", "--evaluate", "--incidents", SAMPLE, "--outbreaks", "100"])
+    assert result.exit_code == 0, result.output
+    assert "poisson_cusum" in result.output and "false alarms" in result.output
+    result = runner.invoke(app, ["surges", "--incidents", SAMPLE, "--last", "60", "--json", str(tmp_path / "a.json")])
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads((tmp_path / "a.json").read_text()), list)
+
+
+def test_knox_writes_table_and_chart(tmp_path):
+    result = runner.invoke(app, ["knox", "--incidents", SAMPLE, "--permutations", "19", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "knox.png").exists() and "ratio" in (tmp_path / "knox.csv").read_text()
+
+
+def test_response_report(tmp_path):
+    result = runner.invoke(jingwu, ["report", "response", "--incidents", str(DATA / "response_sample.csv"),
+                                        "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "response.html").exists() and (tmp_path / "response_by_station.png").exists()
+
+
+def test_bad_input_names_the_problem_and_exits_non_zero(tmp_path):
+    result = runner.invoke(app, ["hotspots", "--incidents", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2 and "no such file" in result.output
+    result = runner.invoke(app, ["hotspots", "--incidents", SAMPLE, "--columns", "time=when"])
+    assert result.exit_code == 2 and "'when'" in result.output
+    result = runner.invoke(jingwu, ["report", "response", "--incidents", SAMPLE])
+    assert result.exit_code == 2 and "dispatched" in result.output
+    result = runner.invoke(app, ["hotspots", "--incidents", str(DATA / "chicago_bad_rows.csv"), "--out",
+                                 str(tmp_path / "m"), "--permutations", "9"])
+    assert "line 5" in result.output and "skipped 3 bad row(s)" in result.output
