@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jingwu import __version__
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
-from jingwu.api.routes import auth, events, incidents, majors, reference, units
+from jingwu.api.routes import audit, auth, events, incidents, majors, reference, units
 from jingwu.api.runtime import Runtime
+from jingwu.api.security import SecurityMiddleware
+from jingwu.services.retention import RetentionPolicy, run_retention
 from jingwu.services.timers import check_timers
 
 log = logging.getLogger(__name__)
@@ -31,15 +33,27 @@ async def _timer_loop(runtime: Runtime) -> None:
             log.exception("timer check failed")
 
 
+async def _retention_loop(runtime: Runtime) -> None:
+    """The personal-data purge, once at start-up and then every ``retention_interval_s``."""
+    policy = RetentionPolicy(caller_days=runtime.settings.retention_caller_days)
+    while True:
+        try:
+            await asyncio.to_thread(run_retention, runtime.deps, policy)
+        except Exception:
+            log.exception("retention run failed")
+        await asyncio.sleep(runtime.settings.retention_interval_s)
+
+
 def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runtime.relay.start()
-        task = asyncio.create_task(_timer_loop(runtime)) if timers else None
+        tasks = [asyncio.create_task(_timer_loop(runtime)), asyncio.create_task(_retention_loop(runtime))] \
+            if timers else []
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -49,7 +63,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
                   description="Public-safety command and service platform: 110 intake, dispatch, command centre.")
     app.state.runtime = runtime
     install_error_handlers(app)
-    for r in (auth, incidents, units, reference, events, majors):
+    for r in (auth, incidents, units, reference, events, majors, audit):
         app.include_router(r.router)
     for router in extra_routers or []:
         app.include_router(router)
@@ -58,13 +72,6 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "database": runtime.engine.dialect.name})
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
+    app.add_middleware(SecurityMiddleware, settings=runtime.settings)  # headers, CSRF, rate limits
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     return app

@@ -60,7 +60,19 @@ def current_actor(request: Request, token: Annotated[str | None, Depends(oauth2)
 
 
 def socket_actor(websocket: WebSocket) -> Actor:
-    token = websocket.query_params.get("token") or websocket.cookies.get("jingwu_token")
+    """The actor of a WebSocket: ``?token=`` (API clients) or the cookie (the web UI).
+
+    Browsers send cookies on cross-site WebSocket handshakes too, and no CORS rule stops them, so a
+    cookie-authenticated socket must come from this server's own origin.
+    """
+    token = websocket.query_params.get("token")
+    if not token:
+        token = websocket.cookies.get("jingwu_token")
+        origin = websocket.headers.get("origin")
+        if token and origin:
+            scheme = "https" if websocket.url.scheme == "wss" else "http"
+            if origin.rstrip("/").lower() != f"{scheme}://{websocket.headers.get('host', '')}".lower():
+                raise _unauthorised("the WebSocket comes from another origin")
     runtime: Runtime = websocket.app.state.runtime
     return actor_from_token(runtime, token)
 
@@ -70,7 +82,9 @@ def get_deps(request: Request) -> Dependencies:
 
 
 def request_id(request: Request) -> str:
-    return request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    """The id the security middleware gave this request (a sane ``X-Request-ID``, or a new one)."""
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else uuid.uuid4().hex
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

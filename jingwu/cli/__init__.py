@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from jingwu.cli import analyze, bench, db, drill, imports, run, users
+from jingwu.cli import analyze, audit, bench, db, drill, imports, retention, run, users
 
 app = typer.Typer(help="jingwu (警務): public-safety command and service platform", no_args_is_help=True)
 app.add_typer(db.app, name="db")
@@ -14,6 +14,8 @@ app.add_typer(imports.app, name="import")
 app.add_typer(analyze.app, name="analyze")
 app.add_typer(analyze.report_app, name="report")
 app.add_typer(bench.app, name="bench")
+app.add_typer(audit.app, name="audit")
+app.add_typer(retention.app, name="retention")
 app.command("serve")(run.serve)
 app.command("demo")(run.demo)
 app.command("drill")(drill.drill)

@@ -116,6 +116,9 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             uow.conn.execute(insert(t.assignments).values(
                 incident_id=inc.id, unit_id=unit.id, assigned_at=now, assigned_by=actor.username,
                 recommended=recommended, override_reason=reason, eta_s=rec.eta_s if rec else None))
+            uow.audit(at=now, actor=actor.username, action="incident.assign", object_type="incident",
+                      object_id=inc.id, detail={"unit_id": unit.id, "recommended": recommended,
+                                                "override_reason": reason})
             uow.commit()
     except IntegrityError as exc:
         raise Conflict(f"unit {cmd.unit_id} is already assigned", field="unit_id") from exc
@@ -140,6 +143,7 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
         if unit.incident_id != (inc.id if inc else None):
             raise Conflict(f"unit {unit.call_sign} changed meanwhile; retry", field="unit_id")
         was_on_scene = unit.status is UnitStatus.ON_SCENE
+        before = unit.status.value
         left = unit.set_status(status, now, actor.username)
         if inc is not None:
             if left:
@@ -154,5 +158,7 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
                 inc.unit_progressed(status.value, now, actor.username)
             uow.incidents.save(inc)
         uow.units.save(unit)
+        uow.audit(at=now, actor=actor.username, action="unit.status", object_type="unit", object_id=unit.id,
+                  detail={"from": before, "to": status.value, "incident_id": inc.id if inc else None})
         uow.commit()
     return unit

@@ -27,8 +27,11 @@ def transition_incident(deps: Dependencies, actor: Actor, incident_id: str, stat
     now = deps.clock()
     with deps.uow() as uow:
         inc = _get(uow, actor, incident_id)
+        before = inc.status.value
         inc.transition(status, now, actor.username, reason)
         uow.incidents.save(inc)
+        uow.audit(at=now, actor=actor.username, action="incident.transition", object_type="incident",
+                  object_id=inc.id, detail={"from": before, "to": inc.status.value, "reason": reason})
         uow.commit()
     return inc
 
@@ -46,6 +49,8 @@ def link_duplicate(deps: Dependencies, actor: Actor, incident_id: str, into: str
         uow.incidents.save(dup)
         uow.incidents.save(keep)
         uow.conn.execute(update(t.callers).where(t.callers.c.incident_id == dup.id).values(incident_id=keep.id))
+        uow.audit(at=now, actor=actor.username, action="incident.link", object_type="incident", object_id=dup.id,
+                  detail={"into": keep.id})
         uow.commit()
     return keep
 
@@ -74,6 +79,8 @@ def declare_major(deps: Dependencies, actor: Actor, incident_id: str, title: str
             major.link(other.id, now, actor.username)
             uow.incidents.save(other)
         uow.majors.add(major)
+        uow.audit(at=now, actor=actor.username, action="incident.escalate", object_type="incident",
+                  object_id=inc.id, detail={"major_id": major.id, "title": major.title, "link": list(link or [])})
         uow.commit()
     return major
 
@@ -98,5 +105,8 @@ def update_major(deps: Dependencies, actor: Actor, major_id: str, *, tick: int |
         if stand_down:
             major.stand_down(now, actor.username)
         uow.majors.save(major)
+        uow.audit(at=now, actor=actor.username, action="major.update", object_type="major_incident",
+                  object_id=major.id, detail={"tick": tick, "link": link, "commander": commander,
+                                              "stand_down": stand_down})
         uow.commit()
     return major

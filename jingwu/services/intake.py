@@ -74,15 +74,18 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
     street = deps.places.reverse(point).street if deps.places is not None else None
     now = deps.clock()
     rules = deps.dispatch_rules
+    incident_id = new_id("INC", now)
 
-    if cmd.idempotency_key:
-        existing = _replay(deps, actor, cmd)
-        if existing is not None:
-            return existing
     try:
         with deps.uow() as uow:
+            if cmd.idempotency_key:
+                # First, so a retry fails fast on the key's primary key (and, on PostgreSQL, waits for
+                # a concurrent first attempt to commit) and is answered with the incident it made.
+                uow.conn.execute(insert(t.idempotency_keys).values(
+                    key=cmd.idempotency_key, actor=actor.username, request_hash=cmd.request_hash,
+                    incident_id=incident_id, created_at=now))
             inc = Incident(
-                id=new_id("INC", now), type_code=itype.code, family=itype.family, priority=priority,
+                id=incident_id, type_code=itype.code, family=itype.family, priority=priority,
                 location=point, station_code=station, received_at=now, received_by=actor.username,
                 source=cmd.source, address=address, street=street, description=cmd.description,
             )
@@ -102,9 +105,13 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
                 uow.conn.execute(insert(t.idempotency_keys).values(
                     key=cmd.idempotency_key, actor=actor.username, request_hash=cmd.request_hash,
                     incident_id=inc.id, created_at=now))
+            uow.audit(at=now, actor=actor.username, action="incident.create", object_type="incident",
+                      object_id=inc.id, detail={"type": itype.code, "priority": priority, "station": station,
+                                                "source": cmd.source.value,
+                                                "caller": bool(cmd.caller_name or cmd.caller_phone)})
             uow.commit()
     except IntegrityError:
-        # Two retries of one request raced: the other one won; answer with its incident.
+        # A retry (or two retries racing): the first one's incident is the answer.
         if cmd.idempotency_key:
             replay = _replay(deps, actor, cmd)
             if replay is not None:

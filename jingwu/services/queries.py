@@ -4,7 +4,7 @@ so no route can forget it; personal data comes out masked unless revealed (and a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
@@ -34,6 +34,16 @@ def mask_phone(phone: str | None) -> str | None:
     if digits <= 4:
         return "*" * digits
     return phone[:2] + "*" * (digits - 4) + phone[-2:]
+
+
+def as_utc(value: datetime | None, field: str) -> datetime | None:
+    """A filter time in UTC; a time without a zone is taken as UTC (query strings often omit it)."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise DomainError("time out of range", field=field) from exc
 
 
 def _scoped(q: Select[Any], actor: Actor, column: Any) -> Select[Any]:
@@ -68,9 +78,9 @@ def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[l
     if f.type_code:
         q = q.where(c.type_code == f.type_code)
     if f.since:
-        q = q.where(c.received_at >= f.since)
+        q = q.where(c.received_at >= as_utc(f.since, "since"))
     if f.until:
-        q = q.where(c.received_at < f.until)
+        q = q.where(c.received_at < as_utc(f.until, "until"))
     total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     rows = conn.execute(q.order_by(c.priority, c.received_at.desc()).limit(f.limit).offset(f.offset))
     return [dict(r._mapping) for r in rows], total

@@ -18,7 +18,11 @@ from jingwu.store import tables as t
 
 def report_position(deps: Dependencies, actor: Actor, unit_id: str, point: GeoPoint, at: datetime | None = None,
                     speed_mps: float | None = None, heading: float | None = None) -> bool:
-    """Record a position fix; an older fix than the one stored is ignored (returns False)."""
+    """Record a position fix; an older fix than the one stored is ignored (returns False).
+
+    Positions are not written to the audit log: they arrive every few seconds per unit and are
+    published as UnitMoved events naming the sender; the audit log records who changed what.
+    """
     actor.require(Action.UNIT_POSITION)
     if actor.role is Role.OFFICER and actor.unit_id != unit_id:
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
@@ -57,5 +61,8 @@ def add_unit(deps: Dependencies, actor: Actor, unit_id: str, call_sign: str, sta
                 status_at=now)
     with deps.uow() as uow:
         uow.units.add(unit)
+        uow.audit(at=now, actor=actor.username, action="unit.add", object_type="unit", object_id=unit_id,
+                  detail={"call_sign": call_sign, "station": station, "status": status.value,
+                          "capabilities": sorted(c.value for c in capabilities)})
         uow.commit()
     return unit
