@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 
 from jingwu import __version__
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
-from jingwu.api.routes import audit, auth, events, incidents, majors, reference, units
+from jingwu.api.routes import audit, auth, events, geocode, incidents, majors, pages, reference, units
+from jingwu.api.routes import map as map_routes
 from jingwu.api.runtime import Runtime
 from jingwu.api.security import SecurityMiddleware
 from jingwu.services.retention import RetentionPolicy, run_retention
@@ -63,8 +64,9 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
                   description="Public-safety command and service platform: 110 intake, dispatch, command centre.")
     app.state.runtime = runtime
     install_error_handlers(app)
-    for r in (auth, incidents, units, reference, events, majors, audit):
+    for r in (auth, incidents, units, reference, events, majors, audit, geocode, map_routes, pages):
         app.include_router(r.router)
+    app.mount("/static", pages.static_files(), name="static")
     for router in extra_routers or []:
         app.include_router(router)
 

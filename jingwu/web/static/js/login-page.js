@@ -1,0 +1,22 @@
+// Login: the OAuth2 password form, then the landing page for the user's role.
+import { $, api, currentLang, landingFor, saveToken, setLang, start, t } from "./core.js";
+
+await start({ title: "login.title", anonymous: true });
+const langSelect = $("#lang-login");
+langSelect.value = currentLang();
+langSelect.addEventListener("change", () => setLang(langSelect.value));
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const err = $("#login-error");
+  err.hidden = true;
+  try {
+    const out = await api("/api/auth/token", { method: "POST", form: { username: $("#username").value, password: $("#password").value } });
+    saveToken(out.access_token, out.role);
+    const next = new URLSearchParams(location.search).get("next");
+    location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : landingFor(out.role));
+  } catch (ex) {
+    err.textContent = ex.status === 401 ? t("login.failed") : ex.message;
+    err.hidden = false;
+  }
+});
