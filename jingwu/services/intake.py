@@ -101,10 +101,6 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
             if cmd.caller_name or cmd.caller_phone:
                 uow.conn.execute(insert(t.callers).values(
                     incident_id=inc.id, name=cmd.caller_name, phone=cmd.caller_phone, received_at=now))
-            if cmd.idempotency_key:
-                uow.conn.execute(insert(t.idempotency_keys).values(
-                    key=cmd.idempotency_key, actor=actor.username, request_hash=cmd.request_hash,
-                    incident_id=inc.id, created_at=now))
             uow.audit(at=now, actor=actor.username, action="incident.create", object_type="incident",
                       object_id=inc.id, detail={"type": itype.code, "priority": priority, "station": station,
                                                 "source": cmd.source.value,

@@ -1,0 +1,39 @@
+"""Benchmarks of the intake path in-process (no HTTP), on SQLite and PostgreSQL.
+
+Run: `.venv/bin/pytest tests/bench/test_intake_bench.py --benchmark-enable` (with
+JINGWU_TEST_POSTGRES_URL set for PostgreSQL). The HTTP figures come from `jingwu bench intake`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+from jingwu.api.runtime import Runtime
+from jingwu.domain.access import SYSTEM
+from jingwu.domain.geography import GeoPoint
+from jingwu.services.dispatch import recommend_units
+from jingwu.services.intake import ReceiveCall, receive_call
+
+PLACES = [GeoPoint(42.5063, 1.5218), GeoPoint(42.5360, 1.5837), GeoPoint(42.4667, 1.4921)]
+
+
+def test_receive_call(benchmark: Any, runtime: Runtime) -> None:
+    places = itertools.cycle(PLACES)
+
+    def one() -> str:
+        cmd = ReceiveCall("THEFT", next(places), idempotency_key=uuid.uuid4().hex, request_hash="h")
+        return receive_call(runtime.deps, SYSTEM, cmd).incident.id
+
+    assert benchmark(one).startswith("INC-")
+
+
+def test_receive_call_and_recommend(benchmark: Any, runtime: Runtime) -> None:
+    places = itertools.cycle(PLACES)
+
+    def one() -> int:
+        inc = receive_call(runtime.deps, SYSTEM, ReceiveCall("ROBBERY_IN_PROGRESS", next(places))).incident
+        return len(recommend_units(runtime.deps, SYSTEM, inc.id))
+
+    assert benchmark(one) > 0
