@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from jingwu.bus.memory import InProcessBus
-from jingwu.bus.relay import OutboxRelay
+from jingwu.store.outbox import OutboxRelay
 from jingwu.config import Settings
 from jingwu.domain.places import AddressResolver
 from jingwu.domain.travel import TravelTimeEstimator

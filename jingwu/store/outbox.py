@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed events in commit order, then marks them published.
+"""The outbox relay: hands committed events, in commit order, to a publisher (the bus), then marks
+them published. It lives with the store because it reads the outbox; it knows the bus only as a callable.
 
 A commit wakes it at once; it also polls, so events left by a crash between commit and publish
 still go out (at least once; ``seq`` lets consumers drop a repeat).
@@ -8,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from jingwu.bus.memory import Message
 from jingwu.store import tables as t
 from jingwu.store.engine import is_sqlite
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, engine: Engine, publish: Callable[[Message], None], *, poll_s: float = 1.0,
+    def __init__(self, engine: Engine, publish: Callable[[Mapping[str, Any]], None], *, poll_s: float = 1.0,
                  batch: int = 500) -> None:
         self.engine = engine
         self.publish = publish
