@@ -9,8 +9,8 @@ with f a smooth background density (Gaussian kernel on the grid, bandwidth chose
 background rate per day, θ the expected number of incidents each one triggers, 1/ω their mean delay
 in days and σ their spread in metres. Expectation-maximisation alternates: (E) the probability that
 each incident is background or was triggered by each earlier nearby one; (M) b, θ, ω, σ and f from
-those probabilities. Pairs further apart than ``PAIR_DAYS`` or ``pair_reach_m`` are taken as
-unrelated, which keeps a year of a large city's records to a few hundred thousand pairs.
+those probabilities. Pairs further apart than ``PAIR_DAYS`` or four cells (or 3 background bandwidths) are
+taken as unrelated, which keeps three years of a large city's records to about half a million pairs.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from jingwu.analytics.grid import Grid
 
 FloatArray = npt.NDArray[np.float64]
 PAIR_DAYS = 60.0
+MAX_PAIRS = 4_000_000
+"""Pairs held in memory at once. A denser city than Chicago's assaults (all crime in a megacity)
+would have many more pairs within reach; the time cut is then shortened until they fit, which
+truncates the triggering kernel where it has mostly decayed."""
 MAX_ITERATIONS = 60
 TOLERANCE = 1e-4
 """EM stops when the log-likelihood gains less than this per incident."""
@@ -45,6 +49,8 @@ class EtasFit:
     """Background share of each cell (sums to 1), shape (ny, nx)."""
     iterations: int
     log_likelihood: float
+    pair_days: float = PAIR_DAYS
+    """Longest parent-offspring lag considered (shorter than ``PAIR_DAYS`` only for very dense data)."""
 
 
 def pairs_within(x: FloatArray, y: FloatArray, t: FloatArray, reach_m: float,
@@ -98,9 +104,14 @@ def fit_etas(
     if n < 10:
         counts = grid.counts(x, y)
         bg = grid.smooth(counts, background_sigma_m) + 1e-12
-        return EtasFit(n / span, 0.0, 1.0, floor_sigma, bg / bg.sum(), 0, float("nan"))
+        return EtasFit(n / span, 0.0, 1.0, floor_sigma, bg / bg.sum(), 0, float("nan"), PAIR_DAYS)
     pi, pj = pairs_within(x, y, t, reach, PAIR_DAYS)
     lag = t[pj] - t[pi]
+    pair_days = PAIR_DAYS
+    if len(lag) > MAX_PAIRS:
+        pair_days = float(np.quantile(lag, MAX_PAIRS / len(lag)))
+        keep = lag < pair_days
+        pi, pj, lag = pi[keep], pj[keep], lag[keep]
     dist2 = (x[pj] - x[pi]) ** 2 + (y[pj] - y[pi]) ** 2
     if start_fit is not None:
         theta, omega, sigma = start_fit.theta, start_fit.omega, start_fit.sigma_m
@@ -127,9 +138,9 @@ def fit_etas(
         # M-step
         triggered = p_pair.sum()
         b = float(p_background.sum() / span)
-        exposure = float(np.sum(1.0 - np.exp(-omega * np.minimum(end - t, PAIR_DAYS))))
+        exposure = float(np.sum(1.0 - np.exp(-omega * np.minimum(end - t, pair_days))))
         theta = float(min(triggered / max(exposure, 1e-12), 0.95))
-        omega = float(np.clip(triggered / max(float((p_pair * lag).sum()), 1e-12), 1.0 / PAIR_DAYS, 24.0))
+        omega = float(np.clip(triggered / max(float((p_pair * lag).sum()), 1e-12), 1.0 / pair_days, 24.0))
         sigma = float(max(np.sqrt((p_pair * dist2).sum() / max(2.0 * triggered, 1e-12)), floor_sigma))
         new_log_lik = float(np.log(lam).sum() - b * span - theta * exposure)
         if abs(new_log_lik - log_lik) < TOLERANCE * n:
@@ -137,7 +148,7 @@ def fit_etas(
             break
         log_lik = new_log_lik
     background = grid.smooth(grid.counts(x, y, p_background), background_sigma_m) + 1e-12
-    return EtasFit(b, theta, omega, sigma, background / background.sum(), iterations, log_lik)
+    return EtasFit(b, theta, omega, sigma, background / background.sum(), iterations, log_lik, pair_days)
 
 
 def predict_etas(fit: EtasFit, x: FloatArray, y: FloatArray, t: FloatArray, origin: float, horizon_days: float,
@@ -145,7 +156,7 @@ def predict_etas(fit: EtasFit, x: FloatArray, y: FloatArray, t: FloatArray, orig
     """Expected incidents per cell in [origin, origin + horizon): background plus what the
     incidents before ``origin`` are expected to trigger in that window."""
     age = origin - t
-    recent = age < PAIR_DAYS
+    recent = age < fit.pair_days
     mass = fit.theta * (np.exp(-fit.omega * age[recent]) - np.exp(-fit.omega * (age[recent] + horizon_days)))
     triggered = grid.smooth(grid.counts(x[recent], y[recent], mass), fit.sigma_m)
     return fit.b * horizon_days * fit.background + triggered

@@ -111,7 +111,7 @@ def hotspots(
 
 def _ci(values: dict[str, float], cis: dict[str, list[float]], key: str, pct: bool = True) -> str:
     v, (lo, hi) = values[key], cis[key]
-    return f"{v:.1%} ({lo:.1%}–{hi:.1%})" if pct else f"{v:.2f} ({lo:.2f}–{hi:.2f})"
+    return f"{v:.1%} ({100 * lo:.1f}–{100 * hi:.1f})" if pct else f"{v:.2f} ({lo:.2f}–{hi:.2f})"
 
 
 @app.command()
@@ -165,12 +165,12 @@ def forecast(
 def print_backtest(data: dict[str, Any]) -> None:
     table = Table(title=f"Backtest: {data['periods']} {data['period']}s, {data['test_incidents']:,} test incidents, "
                         f"{data['cell_m']:g} m cells (95 % bootstrap CIs)")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for cov in ("1", "5", "10", "20"):
-        table.add_column(f"hit rate @{cov}%", justify="right")
-    table.add_column("PAI @5%", justify="right")
-    table.add_column("PEI @5%", justify="right")
-    table.add_column("hit @5% half-cell shift", justify="right")
+        table.add_column(f"hit @{cov}%", justify="right", no_wrap=True)
+    table.add_column("PAI @5%", justify="right", no_wrap=True)
+    table.add_column("PEI @5%", justify="right", no_wrap=True)
+    table.add_column("hit @5%, grid ½ cell off", justify="right")
     for name, m in data["models"].items():
         style = "bold green" if name == data["best"] else None
         table.add_row(name, *(_ci(m["hit_rate"], m["hit_rate_ci95"], k) for k in ("0.01", "0.05", "0.1", "0.2")),
