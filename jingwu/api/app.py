@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -48,6 +49,9 @@ async def _retention_loop(runtime: Runtime) -> None:
 def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Start-up objects (road graph, geocoder, catalogue) live for the whole run: keep them out of
+        # the collector's way, or a full collection lands on one request in ~50 (see docs/geo.md).
+        gc.freeze()
         runtime.relay.start()
         tasks = [asyncio.create_task(_timer_loop(runtime)), asyncio.create_task(_retention_loop(runtime))] \
             if timers else []
