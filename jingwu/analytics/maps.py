@@ -20,6 +20,11 @@ from jingwu.analytics.hotspots import DensitySurface, HexHotspots
 DENSITY_PERCENTILE = 95.0
 
 
+def _finite(value: float, digits: int) -> float | None:
+    """JSON has no NaN: Gi* is undefined where every hexagon has the same count (tiny inputs)."""
+    return round(float(value), digits) if np.isfinite(value) else None
+
+
 def hotspot_features(surface: DensitySurface, hexes: HexHotspots) -> dict[str, Any]:
     features: list[dict[str, Any]] = []
     for i, cell in enumerate(hexes.cells.tolist()):
@@ -30,7 +35,7 @@ def hotspot_features(surface: DensitySurface, hexes: HexHotspots) -> dict[str, A
             continue
         features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
                          "properties": {"layer": "gi_star", "h3": cell, "count": int(hexes.counts[i]),
-                                        "z": round(float(hexes.z[i]), 3), "p": round(float(hexes.p_value[i]), 4),
+                                        "z": _finite(hexes.z[i], 3), "p": _finite(hexes.p_value[i], 4),
                                         "class": kind}})
     flat = surface.density.ravel()
     positive = flat[flat > 0]

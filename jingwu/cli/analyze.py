@@ -81,7 +81,7 @@ def hotspots(
     resolution: Annotated[int, typer.Option(help="H3 resolution (9 ≈ 0.1 km² hexagons)")] = 9,
     permutations: Annotated[int, typer.Option(help="Gi* permutations")] = 999,
     alpha: Annotated[float, typer.Option(help="false discovery rate")] = 0.05,
-    bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth (default: chosen by likelihood cross-validation)")] = None,
+    bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth (default: cross-validated)")] = None,
     cell_m: Annotated[float, typer.Option(help="KDE grid cell, metres")] = 100.0,
 ) -> None:
     """Kernel density, H3 counts and Getis-Ord Gi* hot/cold spots (FDR-controlled) as GeoJSON + PNG."""

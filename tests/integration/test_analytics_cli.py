@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from jingwu.cli import app as jingwu
 from jingwu.cli.analyze import app
+from tests.conftest import PASSWORD
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "analytics"
 SAMPLE = str(DATA / "chicago_district11_2018_2019.csv")
@@ -71,3 +72,35 @@ def test_bad_input_names_the_problem_and_exits_non_zero(tmp_path):
     result = runner.invoke(app, ["hotspots", "--incidents", str(DATA / "chicago_bad_rows.csv"), "--out",
                                  str(tmp_path / "m"), "--permutations", "9"])
     assert "line 5" in result.output and "skipped 3 bad row(s)" in result.output
+
+
+def test_analysis_routes_serve_the_hotspot_layer_and_surges(runtime):
+    """The database path: incidents taken over HTTP come back as the command map's hotspot layer."""
+    from fastapi.testclient import TestClient
+
+    from jingwu.api.app import create_app
+    from jingwu.api.routes import analysis
+
+    app = create_app(runtime, timers=False, extra_routers=[analysis.router])
+    with TestClient(app) as client:
+        def token(user):
+            r = client.post("/api/auth/token", data={"username": user, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        dispatcher = token("dispatcher")
+        for k in range(12):
+            body = {"type": "ROBBERY_IN_PROGRESS", "location": {"lat": 42.5063 + (k % 3) * 0.0003,
+                                                                "lon": 1.5218 + (k % 4) * 0.0003},
+                    "description": f"test {k}"}
+            r = client.post("/api/incidents", json=body, headers={**dispatcher, "Idempotency-Key": f"an-{k}"})
+            assert r.status_code == 201, r.text
+        analyst = token("analyst")
+        r = client.get("/api/analysis/hotspots", params={"permutations": 99}, headers=analyst)
+        assert r.status_code == 200, r.text
+        layer = r.json()
+        assert layer["properties"]["incidents"] == 12
+        hexes = [f for f in layer["features"] if f["properties"]["layer"] == "gi_star"]
+        assert sum(f["properties"]["count"] for f in hexes) == 12
+        assert client.get("/api/analysis/surges", headers=analyst).status_code == 200
+        assert client.get("/api/analysis/hotspots", headers=token("calltaker")).status_code == 403

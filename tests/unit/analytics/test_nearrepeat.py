@@ -26,7 +26,8 @@ def test_knox_detects_planted_near_repeats(district11):
 
 def test_near_repeat_alert_for_a_new_incident_beside_recent_ones(district11):
     history = district11.select(district11.t < np.datetime64("2019-06-01"))
-    new = district11.select((district11.t >= np.datetime64("2019-06-01")) & (district11.t < np.datetime64("2019-06-08")))
+    june = np.datetime64("2019-06-01")
+    new = district11.select((district11.t >= june) & (district11.t < june + np.timedelta64(7, "D")))
     alerts = near_repeat_alerts(history, new, distance_m=200.0, days=14.0)
     assert alerts
     assert all(a.recent >= 1 and a.distance_m == 200.0 for a in alerts)

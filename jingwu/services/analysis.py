@@ -1,0 +1,87 @@
+"""Analysis use cases over the incidents table: the database path into ``jingwu.analytics``.
+
+Reads only the place-and-time columns an analysis needs (never callers or descriptions), within the
+acting user's jurisdiction, and hands them to the pure analytics code. Surge and near-repeat alerts
+come back as frozen dataclasses for the caller to publish on the bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from jingwu.analytics.hotspots import density_surface, hex_hotspots
+from jingwu.analytics.maps import hotspot_features
+from jingwu.analytics.nearrepeat import NearRepeatAlert, near_repeat_alerts
+from jingwu.analytics.records import PUBLIC_SOURCES, IncidentRecords
+from jingwu.analytics.surges import SurgeAlert, count_series, surge_alerts
+from jingwu.domain.access import Action, Actor
+from jingwu.domain.errors import DomainError
+from jingwu.store import tables as t
+
+ANALYSIS_COLUMNS = ("received_at", "lat", "lon", "type_code", "family", "source", "station_code", "priority",
+                    "dispatched_at", "arrived_at")
+
+
+@dataclass(frozen=True)
+class AnalysisFilter:
+    since: datetime
+    until: datetime
+    station: str | None = None
+    family: str | None = None
+    type_code: str | None = None
+    public_only: bool = False
+    """Only public-initiated incidents (the default for forecasts: see docs/analytics.md)."""
+
+
+def incident_records(conn: Connection, actor: Actor, f: AnalysisFilter) -> IncidentRecords:
+    """Incidents received in [since, until) that the actor may see, as analysis arrays."""
+    actor.require(Action.ANALYSIS_READ)
+    if f.until <= f.since:
+        raise DomainError("until must be after since", field="until")
+    c = t.incidents.c
+    q = select(*(c[name] for name in ANALYSIS_COLUMNS)).where(c.received_at >= f.since, c.received_at < f.until)
+    if actor.scope is not None:
+        q = q.where(c.station_code.in_(sorted(actor.scope)))
+    if f.station:
+        q = q.where(c.station_code == f.station)
+    if f.family:
+        q = q.where(c.family == f.family)
+    if f.type_code:
+        q = q.where(c.type_code == f.type_code)
+    if f.public_only:
+        q = q.where(c.source.in_(sorted(PUBLIC_SOURCES)))
+    return IncidentRecords.from_rows(dict(r._mapping) for r in conn.execute(q.order_by(c.received_at)))
+
+
+def hotspot_layer(conn: Connection, actor: Actor, f: AnalysisFilter, resolution: int = 9,
+                  permutations: int = 499, alpha: float = 0.05) -> dict[str, Any]:
+    """The command map's hotspot layer (GeoJSON: Gi* hexagons and the densest KDE cells)."""
+    records = incident_records(conn, actor, f)
+    if len(records) == 0:
+        return {"type": "FeatureCollection", "features": [], "properties": {"incidents": 0}}
+    surface = density_surface(records, cell_m=100.0)
+    spots = hex_hotspots(records, resolution=resolution, permutations=permutations, alpha=alpha)
+    layer = hotspot_features(surface, spots)
+    layer["properties"]["incidents"] = len(records)
+    return layer
+
+
+def recent_surges(conn: Connection, actor: Actor, now: datetime, days: int = 1, history_days: int = 60,
+                  freq: str = "day") -> list[SurgeAlert]:
+    """Surge alerts of the last ``days`` days (or hours), from ``history_days`` of counts."""
+    since = now - timedelta(days=history_days)
+    records = incident_records(conn, actor, AnalysisFilter(since=since, until=now))
+    if len(records) == 0:
+        return []
+    return surge_alerts(count_series(records, freq), last_bins=days)
+
+
+def near_repeats_for(conn: Connection, actor: Actor, new: IncidentRecords, now: datetime,
+                     distance_m: float = 200.0, days: float = 14.0) -> list[NearRepeatAlert]:
+    """Near-repeat alerts for new incidents against the recent ones the actor may see."""
+    history = incident_records(conn, actor, AnalysisFilter(since=now - timedelta(days=days), until=now))
+    return near_repeat_alerts(history, new, distance_m=distance_m, days=days)
