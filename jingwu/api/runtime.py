@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from jingwu.bus.memory import InProcessBus
-from jingwu.store.outbox import OutboxRelay
+from jingwu.bus.nats import NatsBus
 from jingwu.config import Settings
 from jingwu.domain.places import AddressResolver
 from jingwu.domain.travel import TravelTimeEstimator
@@ -23,9 +23,11 @@ from jingwu.services.dependencies import Dependencies, DispatchRules
 from jingwu.services.organisation import load_org_tree
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
+from jingwu.store.outbox import OutboxRelay
 from jingwu.store.unit_of_work import read_connection
 
 log = logging.getLogger(__name__)
+EventBus = InProcessBus | NatsBus
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     deps: Dependencies
-    bus: InProcessBus
+    bus: EventBus
     relay: OutboxRelay
     extras: dict[str, Any] = field(default_factory=dict)
     """Optional parts added by other capabilities (road network, analysis layers)."""
@@ -44,6 +46,8 @@ class Runtime:
 
     def close(self) -> None:
         self.relay.stop()
+        if isinstance(self.bus, NatsBus):
+            self.bus.close()
         self.engine.dispose()
 
 
@@ -67,8 +71,14 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
         upgrade(engine)
     with read_connection(engine) as conn:
         org = load_org_tree(conn)
-    bus = InProcessBus()
-    relay = OutboxRelay(engine, bus.publish)
+    bus: EventBus
+    if settings.bus_url.startswith("nats://"):
+        nats_bus = NatsBus(settings.bus_url)
+        bus = nats_bus
+        relay = OutboxRelay(engine, bus.publish, flush=nats_bus.flush, leader_lock=True)
+    else:
+        bus = InProcessBus()
+        relay = OutboxRelay(engine, bus.publish)
     rules = DispatchRules(
         duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_s=settings.duplicate_window_s,
         recommendation_limit=settings.recommendation_limit,

@@ -13,19 +13,27 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from jingwu.store import tables as t
 from jingwu.store.engine import is_sqlite
 
 log = logging.getLogger(__name__)
+RELAY_LOCK = 0x6A696E67_77750002
+"""PostgreSQL advisory lock id held by the node that relays ("jingwu" + 2)."""
 
 
 class OutboxRelay:
     def __init__(self, engine: Engine, publish: Callable[[Mapping[str, Any]], None], *, poll_s: float = 1.0,
-                 batch: int = 500) -> None:
+                 batch: int = 500, flush: Callable[[], None] | None = None, leader_lock: bool = False) -> None:
+        """``flush`` is called after each batch, before it is marked published (a broker's ack);
+        ``leader_lock`` makes nodes sharing a PostgreSQL database take turns, one relaying at a
+        time, so events leave in commit order (the lock is released if the node dies)."""
         self.engine = engine
         self.publish = publish
+        self.flush = flush
+        self.leader_lock = leader_lock and not is_sqlite(engine)
+        self._leader: Connection | None = None
         self.poll_s = poll_s
         self.batch = batch
         self._wake = threading.Event()
@@ -47,6 +55,22 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._leader is not None:
+            self._leader.close()
+            self._leader = None
+
+    def is_leader(self) -> bool:
+        if not self.leader_lock:
+            return True
+        if self._leader is None:
+            conn = self.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar()
+            conn.commit()
+            if not got:
+                conn.close()
+                return False
+            self._leader = conn
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -61,6 +85,8 @@ class OutboxRelay:
 
     def drain_once(self) -> int:
         """Publish one batch of unpublished events; returns how many."""
+        if not self.is_leader():
+            return 0
         o = t.outbox.c
         with self.engine.connect() as conn:
             if is_sqlite(self.engine):
@@ -78,6 +104,8 @@ class OutboxRelay:
                         msg = dict(r.payload)
                         msg.update(seq=r.seq, kind=r.kind, stream=r.stream, station_code=r.station_code)
                         self.publish(msg)
+                    if self.flush is not None:
+                        self.flush()
                     conn.execute(
                         update(t.outbox).where(o.seq.in_([r.seq for r in rows])).values(published_at=datetime.now(UTC))
                     )
