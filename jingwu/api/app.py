@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +17,9 @@ from jingwu import __version__
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
 from jingwu.api.routes import audit, auth, events, geocode, incidents, majors, pages, reference, units
 from jingwu.api.routes import map as map_routes
-from jingwu.api.runtime import Runtime
+from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.api.security import SecurityMiddleware
+from jingwu.config import get_settings
 from jingwu.services.retention import RetentionPolicy, run_retention
 from jingwu.services.timers import check_timers
 
@@ -81,3 +82,8 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
     app.add_middleware(SecurityMiddleware, settings=runtime.settings)  # headers, CSRF, rate limits
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_body_bytes)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """An app built from the environment's settings: the factory each worker process calls."""
+    return create_app(build_runtime(get_settings(), migrate=False))

@@ -18,8 +18,10 @@ def intake(
                                help="PostgreSQL server to use (a scratch schema is created and dropped)"),
     port: int = typer.Option(8790, help="port for the server under test (127.0.0.1)"),
     json_out: Path | None = typer.Option(None, "--json", help="write the figures here"),
+    workers: int = typer.Option(1, help="server worker processes for PostgreSQL (>1 uses NATS)"),
+    nats_url: str = typer.Option("nats://127.0.0.1:4222", help="NATS server for --workers > 1"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     from jingwu.cli.bench_intake import intake as run
 
-    run(clients, seconds, backend, pg_url, port, json_out)
+    run(clients, seconds, backend, pg_url, port, json_out, workers, nats_url)

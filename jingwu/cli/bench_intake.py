@@ -175,17 +175,21 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not come up")
 
 
-def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str) -> Figures:
+def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
+            nats_url: str = "nats://127.0.0.1:4222") -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
                "JINGWU_DATA_DIR": tmp}
-        proc = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port)], env=env,
+        if workers > 1:
+            env["JINGWU_BUS_URL"] = nats_url
+        proc = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port),
+                                 "--workers", str(workers)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base, proc)
-            figures = Figures(backend, clients)
+            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients)
             asyncio.run(_run_clients(base, clients, seconds, figures))
             return figures
         finally:
@@ -203,20 +207,25 @@ def intake(
                                help="PostgreSQL server to use (a scratch schema is created and dropped)"),
     port: int = typer.Option(8790, help="port for the server under test (127.0.0.1)"),
     json_out: Path | None = typer.Option(None, "--json", help="write the figures here"),
+    workers: int = typer.Option(1, help="server worker processes for PostgreSQL (>1 uses NATS)"),
+    nats_url: str = typer.Option("nats://127.0.0.1:4222", help="NATS server for --workers > 1"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     results = []
     for b in backend:
         if b not in ("sqlite", "postgresql"):
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
-        with console.status(f"driving {b} with {clients} clients for {seconds:.0f} s…"):
-            results.append(measure(b, clients, seconds, port, pg_url).as_dict())
-    table = Table(title="jingwu bench intake")
-    for col in ("backend", "clients", "incidents", "errors", "throughput_per_s", "create_p50_ms", "create_p99_ms",
-                "flow_p50_ms", "flow_p99_ms", "event_p50_ms", "event_p99_ms"):
-        table.add_column(col, justify="right")
+        n = workers if b == "postgresql" else 1
+        with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
+            results.append(measure(b, clients, seconds, port, pg_url, n, nats_url).as_dict())
+    table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket)")
+    heads = {"backend": "backend", "clients": "clients", "incidents": "n", "errors": "err",
+             "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
+             "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99"}
+    for head in heads.values():
+        table.add_column(head, justify="right", no_wrap=True)
     for r in results:
-        table.add_row(*(str(r[c]) for c in r))
+        table.add_row(*(str(r[c]) for c in heads))
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps({"results": results}, indent=2))

@@ -30,12 +30,25 @@ def _serve(runtime: Runtime, host: str, port: int) -> None:
 def serve(
     host: str = typer.Option(None, help="address to listen on (default JINGWU_HOST or 127.0.0.1)"),
     port: int = typer.Option(None, help="port (default JINGWU_PORT or 8000)"),
+    workers: int = typer.Option(1, min=1, max=64, help="worker processes (more than one needs JINGWU_BUS_URL=nats://…)"),
 ) -> None:
     """Serve jingwu on the database at JINGWU_DATABASE_URL."""
     settings = get_settings()
-    runtime = build_runtime(settings)
     host = host or settings.host
     port = port or settings.port
+    if workers > 1:
+        if not settings.bus_url.startswith("nats://"):
+            console.print("[red]--workers > 1 needs a shared event bus: set JINGWU_BUS_URL=nats://host:4222")
+            raise typer.Exit(2)
+        if settings.database_url.startswith("sqlite"):
+            console.print("[red]--workers > 1 needs PostgreSQL (JINGWU_DATABASE_URL=postgresql+psycopg://…)")
+            raise typer.Exit(2)
+        upgrade(build_engine(settings.database_url))
+        console.print(f"jingwu serving on [bold]http://{host}:{port}[/] with {workers} workers")
+        uvicorn.run("jingwu.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", ws="websockets-sansio")
+        return
+    runtime = build_runtime(settings)
     console.print(f"jingwu serving on [bold]http://{host}:{port}[/] (API docs at /docs)")
     _serve(runtime, host, port)
 
