@@ -2,16 +2,16 @@
 
 One bounded shortest-path search per incident: from the incident's snapped position over the
 *reversed* graph (travel is unit -> incident), so every unit's ETA comes out of the same search.
-The search is scipy's compiled Dijkstra with ``limit=``: on a 1M-node graph it costs ~2 ms of fixed
-set-up (it allocates O(n) per call) plus the settled region, where a pure-Python heap costs ~5 ms per
-10k edge relaxations; see docs/geo.md for the measurements behind the choice. The incident sits
+The search is scipy's compiled Dijkstra with ``limit=`` (see ``reverse_search``): on a 1M-node graph
+it costs ~3.4 ms of fixed set-up plus the settled region, where a pure-Python heap costs ~1 ms per
+1,000 edge relaxations; docs/geo.md has the measurements behind the choice. The incident sits
 part-way along an edge, so a virtual source node is wired to both ends of its street with the
-partial-edge times as weights (two preallocated CSR slots, rewritten per query under a lock).
+partial-edge times as weights.
 
 The bound starts from a guess based on the straight-line distance to the ``want``-th nearest unit
-and grows until ``want`` units are reached or ``max_seconds`` passes; ETAs at or under the bound
-are exact. Units farther than the snapper's distance from any road get a flagged straight-line
-estimate instead.
+(scaled by what earlier answers on this network showed) and grows until ``want`` units are
+reached or ``max_seconds`` passes; ETAs at or under the bound are exact. Units farther than the
+snapper's distance from any road get a flagged straight-line estimate instead.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from jingwu.domain.geography import GeoPoint, haversine_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
+from jingwu.geo.reverse_search import ReverseSearch, SearchTree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
@@ -49,6 +48,7 @@ class RoadTravelTimes:
         straight_line_speed_kmh: float = 40.0,
         min_bound_s: float = 120.0,
         snap_cache_size: int = 200_000,
+        local_search_above_nodes: int = 3_000_000,
     ) -> None:
         self.network = network
         self.traffic = traffic or TrafficTable.free_flow()
@@ -59,9 +59,9 @@ class RoadTravelTimes:
         self.snap_cache_size = snap_cache_size
         self._snap_rows: dict[tuple[float, float], int] = {}
         self._snap_table: list[np.ndarray] | None = None
-        self._graphs: dict[tuple[float, ...], tuple[csr_matrix, np.ndarray]] = {}
-        self._lock = threading.Lock()
+        self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
         self._snap_lock = threading.Lock()
+        self._s_per_m = 1.5 / GUESS_SPEED_MS
         n = network.n_nodes
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
         self._edge_order = np.argsort(self._edge_keys)
@@ -91,16 +91,18 @@ class RoadTravelTimes:
             snaps = self._snap_units(lat, lon)
         straight = haversine_arrays(lat, lon, np.full(len(lat), destination.lat), np.full(len(lat), destination.lon))
         on = snaps.on_network
-        graph, weights = self._graph(at)
+        weights = self.network.weights(self.traffic.factors_at(at))
         bound = self._first_bound(straight[on], want, max_seconds)
         while True:
-            eta, via, pred = self._search(graph, weights, target, snaps, bound)
+            eta, via, searched = self._search(weights, target, snaps, bound)
             reached = on & (eta <= bound)
             if reached.sum() >= want or bound >= max_seconds:
                 break
             bound = min(max_seconds, bound * 2.5)
+        if reached.sum() >= want:
+            self._learn(straight[on], eta[on], want)
         found: list[TravelEstimate] = []
-        tree = PathTree(self, pred)
+        tree = PathTree(self, searched)
         for i in _best(np.flatnonzero(reached & (eta <= max_seconds)), eta, origins, want):
             args = (float(eta[i]), int(via[i]), float(straight[i]))
             found.append(self._road_estimate(origins[i], i, *args, snaps, target, tree))
@@ -118,60 +120,50 @@ class RoadTravelTimes:
 
     # --- the search ---------------------------------------------------------------------------
 
-    def _graph(self, at: datetime) -> tuple[csr_matrix, np.ndarray]:
-        """The reversed graph with two spare slots for the virtual source, per traffic factor vector."""
-        factors = self.traffic.factors_at(at)
-        cached = self._graphs.get(factors)
-        if cached is None:
-            net = self.network
-            weights = net.weights(factors)
-            m, n = net.n_edges, net.n_nodes
-            data = np.concatenate([weights[net.rev_edges], [1.0, 1.0]])
-            indices = np.concatenate([net.tail[net.rev_edges], [0, 0]]).astype(np.int32)
-            indptr = np.concatenate([net.rev_indptr, [m + 2]]).astype(np.int32)
-            cached = (csr_matrix((data, indices, indptr), shape=(n + 1, n + 1)), weights)
-            if len(self._graphs) > 4:
-                self._graphs.clear()
-            self._graphs[factors] = cached
-        return cached
-
     def _first_bound(self, straight: np.ndarray, want: int, max_seconds: float) -> float:
+        """A guess that usually reaches ``want`` units in one search without searching far beyond.
+
+        Seconds per straight-line metre to the ``want``-th unit is learnt from earlier answers on
+        this network (a moving average), starting from 1.5 x detour at 25 km/h.
+        """
         if len(straight) == 0:
             return max_seconds
         k = min(want, len(straight)) - 1
-        guess = float(np.partition(straight, k)[k]) * 1.5 / GUESS_SPEED_MS + 60.0
+        kth = float(np.partition(straight, k)[k])
+        guess = 1.3 * self._s_per_m * kth + 60.0
         return float(min(max_seconds, max(self.min_bound_s, guess)))
 
+    def _learn(self, straight: np.ndarray, eta: np.ndarray, want: int) -> None:
+        finite = eta[np.isfinite(eta)]
+        k = min(want, len(finite), len(straight)) - 1
+        if k < 0:
+            return
+        observed = float(np.partition(finite, k)[k]) / max(float(np.partition(straight, k)[k]), 50.0)
+        self._s_per_m = 0.8 * self._s_per_m + 0.2 * min(max(observed, 0.02), 2.0)
+
     def _search(
-        self, graph: csr_matrix, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, bound: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ETAs of all units within ``bound``, the node each leaves its street by, and predecessors.
+        self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, bound: float
+    ) -> tuple[np.ndarray, np.ndarray, SearchTree]:
+        """ETAs of all units within ``bound``, the node each leaves its street by, and the search tree.
 
         ``via`` is -1 for a unit on the incident's own street ahead of it (drives straight there).
         """
         net = self.network
-        n, m = net.n_nodes, net.n_edges
         arrive_s = target.off_road_m / self.off_road_ms
         limit = max(0.0, bound - arrive_s)
         e, f = target.edge, target.fraction
-        with self._lock:
-            graph.indices[m] = net.tail[e]
-            graph.data[m] = max(f * weights[e], 1e-6)
-            if target.twin >= 0:
-                graph.indices[m + 1] = net.tail[target.twin]
-                graph.data[m + 1] = max((1 - f) * weights[target.twin], 1e-6)
-            elif f >= 1 - 1e-9:  # at the end of a one-way edge: at its head node
-                graph.indices[m + 1] = net.head[e]
-                graph.data[m + 1] = 1e-6
-            else:
-                graph.indices[m + 1] = net.tail[e]
-                graph.data[m + 1] = graph.data[m]
-            dist, pred = dijkstra(graph, directed=True, indices=n, limit=limit, return_predecessors=True)
+        sources = [(int(net.tail[e]), f * float(weights[e]))]
+        if target.twin >= 0:
+            sources.append((int(net.tail[target.twin]), (1 - f) * float(weights[target.twin])))
+        elif f >= 1 - 1e-9:  # at the end of a one-way edge: at its head node
+            sources.append((int(net.head[e]), 0.0))
+        searched = self.search.run(weights, sources, limit, (target.road_lat, target.road_lon))
+        dist_of = searched.dist_of
         ue, ut, g = snaps.edge, snaps.twin, snaps.fraction
         safe_e, safe_t = np.maximum(ue, 0), np.maximum(ut, 0)
-        via_head = (1 - g) * weights[safe_e] + dist[net.head[safe_e]]
-        via_twin = np.where(ut >= 0, g * weights[safe_t] + dist[net.head[safe_t]], np.inf)
-        at_tail = np.where(g <= 1e-9, dist[net.tail[safe_e]], np.inf)  # standing on a node: any way out
+        via_head = (1 - g) * weights[safe_e] + dist_of(net.head[safe_e])
+        via_twin = np.where(ut >= 0, g * weights[safe_t] + dist_of(net.head[safe_t]), np.inf)
+        at_tail = np.where(g <= 1e-9, dist_of(net.tail[safe_e]), np.inf)  # standing on a node: any way out
         best = np.minimum(via_head, via_twin)
         via = np.where(via_head <= via_twin, net.head[safe_e], net.head[safe_t]).astype(np.int64)
         via = np.where(at_tail < best, net.tail[safe_e], via)
@@ -188,7 +180,7 @@ class RoadTravelTimes:
         best = np.minimum(best, direct)
         eta = best + snaps.off_road_m / self.off_road_ms + arrive_s
         eta[~snaps.on_network] = np.inf
-        return eta, via, pred
+        return eta, via, searched
 
     # --- explaining a result ------------------------------------------------------------------
 
@@ -274,28 +266,28 @@ def _best(candidates: np.ndarray, eta: np.ndarray, origins: Sequence[UnitOrigin]
 
 
 class PathTree:
-    """Paths to the incident read off one search's predecessor array.
+    """Paths to the incident read off one search's predecessors.
 
     The routes of the best units usually merge well before the incident, so each walk stops at the
     first node an earlier walk passed and reuses that walk's remainder: the cost is the size of the
     union of the routes, not their summed length (mountain roads have hundreds of nodes per route).
     """
 
-    def __init__(self, travel: RoadTravelTimes, pred: np.ndarray) -> None:
+    def __init__(self, travel: RoadTravelTimes, searched: SearchTree) -> None:
         self.travel = travel
-        self.pred = pred
-        self.root = travel.network.n_nodes  # the virtual source
+        self.searched = searched
         self.known: dict[int, tuple[list[int], int, float]] = {}
-        """node -> (a path through it, its index in that path, metres from it to the path's end)"""
+        """local node -> (a path through it as network ids, its index in that path, metres to the end)"""
 
     def path(self, start: int) -> tuple[list[int], float]:
-        """Nodes from ``start`` to where the route leaves for the incident's edge, and metres between."""
-        known, pred, root = self.known, self.pred, self.root
-        if start in known:
-            owner, k, metres = known[start]
+        """Network nodes from ``start`` to where the route leaves for the incident's edge, and metres."""
+        known, pred, root = self.known, self.searched.pred, self.searched.root
+        here = int(self.searched.local(np.array([start]))[0])
+        if here in known:
+            owner, k, metres = known[here]
             return owner[k:], metres
         walk: list[int] = []
-        v = start
+        v = here
         joined = False
         while True:
             walk.append(v)
@@ -308,18 +300,18 @@ class PathTree:
                 break
             v = w
         tail_m = 0.0
-        full = walk
+        ids = self.searched.network_ids(walk).tolist()
+        full = ids
+        hops = np.asarray(ids, dtype=np.int64)
         if joined:
             owner, k, tail_m = known[v]
-            full = walk + owner[k:]
-            hops = np.asarray([*walk, v], dtype=np.int64)
-        else:
-            hops = np.asarray(walk, dtype=np.int64)
+            full = ids + owner[k:]
+            hops = np.asarray([*ids, owner[k]], dtype=np.int64)
         legs = self.travel.network.metres[self.travel._edges_along(hops)] if len(hops) > 1 else np.zeros(0)
         to_end = np.cumsum(legs[::-1])[::-1] + tail_m if len(legs) else np.zeros(0)
         for k, node in enumerate(walk):
             known[node] = (full, k, float(to_end[k]) if k < len(to_end) else tail_m)
-        return full, known[start][2]
+        return full, known[here][2]
 
 
 def _append_rows(table: list[np.ndarray] | None, fresh: SnappedArrays, start: int) -> list[np.ndarray]:

@@ -138,3 +138,25 @@ def test_route_for_display(andorra_travel):
     route = andorra_travel.route(GeoPoint(42.50145, 1.51133), CENTRE, AT)
     assert route is not None and route["type"] == "LineString"
     assert route["coordinates"][-1] == [CENTRE.lon, CENTRE.lat]
+
+
+def test_region_cut_search_equals_full_dijkstra(andorra, monkeypatch):
+    """The large-graph path (search only the box the bound can reach) on Andorra, forced on."""
+    travel = RoadTravelTimes(andorra, local_search_above_nodes=0)
+    cuts = []
+    real = travel.search._local
+    monkeypatch.setattr(travel.search, "_local", lambda *a: cuts.append(len(a[3])) or real(*a))
+    graph = _reference(andorra, andorra.weights(travel.traffic.factors_at(AT)))
+    rng = np.random.default_rng(5)
+    units = rng.choice(andorra.n_nodes, 60, replace=False)
+    full = dijkstra(graph, indices=units)
+    origins = [UnitOrigin(f"u{i}", GeoPoint(float(andorra.lat[v]), float(andorra.lon[v]))) for i, v in enumerate(units)]
+    for target in rng.choice(andorra.n_nodes, 25, replace=False):
+        point = GeoPoint(float(andorra.lat[target]), float(andorra.lon[target]))
+        got = travel.estimate(point, origins, want=60, max_seconds=240, at=AT)
+        expected = {f"u{i}": full[i, target] for i in range(len(units)) if full[i, target] <= 240 - 1e-6}
+        assert {e.unit_id for e in got} == set(expected)
+        for e in got:
+            assert e.eta_s == pytest.approx(expected[e.unit_id], abs=1.0)
+            assert e.road_distance_m is not None
+    assert cuts and max(cuts) < andorra.n_nodes // 4
