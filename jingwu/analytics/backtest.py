@@ -123,7 +123,7 @@ class _Tally:
     region_cells: int
 
 
-def _cell_districts(grid: Grid, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
+def cell_districts(grid: Grid, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
                     station: npt.NDArray[np.str_]) -> tuple[npt.NDArray[np.int64], list[str]]:
     """Each cell's district: the one most of its incidents were recorded in (-1 if none)."""
     names, codes = np.unique(station, return_inverse=True)
@@ -204,7 +204,7 @@ def backtest(records: IncidentRecords, period: str = "week", cell_m: float = 150
     for shift_no, offset in enumerate([(0.0, 0.0), (cell_m / 2, cell_m / 2)]):
         grid = Grid.covering(x, y, cell_m, lat0, lon0, offset=offset)
         region = study_region(grid, x, y)
-        owner, owner_names = _cell_districts(grid, x, y, records.station)
+        owner, owner_names = cell_districts(grid, x, y, records.station)
         ctx = ForecastContext(grid, horizon, kde_sigma_m=0.0)
         ctx.kde_sigma_m = sigma if shift_no else choose_kde_sigma(history, float(origins[0]), ctx, region)
         sigma = ctx.kde_sigma_m

@@ -124,14 +124,16 @@ def forecast(
     cell_m: Annotated[float, typer.Option("--cell-m", help="grid cell size, metres")] = 150.0,
     max_periods: Annotated[int | None, typer.Option(help="test periods (default 104 weeks / 180 days)")] = None,
     all_sources: Annotated[bool, typer.Option(help="also train on officer-initiated incidents")] = False,
+    model: Annotated[str, typer.Option(help="model for the forecast map (without --backtest)")] = "seppexp",
+    coverage: Annotated[float, typer.Option(help="share of the area to flag (without --backtest)")] = 0.05,
+    out: Annotated[Path, typer.Option("--out", help="directory for forecast.geojson/.png")] = Path("forecast"),
 ) -> None:
-    """Short-term grid forecasts; with --backtest, hit rate / PAI / PEI per model with 95 % CIs."""
+    """Short-term grid forecasts: the next day/week as a map, or with --backtest hit rate / PAI / PEI
+    per model with 95 % CIs."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from jingwu.analytics.backtest import backtest as run_backtest
 
-    if not backtest:
-        raise fail("only --backtest is available from the command line; live forecasts run in the service")
     if period not in ("day", "week"):
         raise fail("--period must be day or week")
     if cell_m <= 0:
@@ -143,6 +145,9 @@ def forecast(
         dropped -= len(records)
         if dropped:
             console.print(f"left out {dropped:,} officer-initiated incidents (use --all-sources to keep them)")
+    if not backtest:
+        forecast_to_map(records, model, period, cell_m, coverage, out)
+        return
     with Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} periods"),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("backtest", total=None)
@@ -160,6 +165,24 @@ def forecast(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(data, indent=1), encoding="utf-8")
         console.print(f"wrote {json_out}")
+
+
+def forecast_to_map(records: IncidentRecords, model: str, period: str, cell_m: float, coverage: float,
+                    out: Path) -> None:
+    from jingwu.analytics.forecast_map import forecast_next, write_forecast
+
+    try:
+        with console.status(f"fitting {model} on {len(records):,} incidents…"):
+            result = forecast_next(records, model, period, cell_m, coverage)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{model}: {len(result.flagged):,} cells ({coverage:.0%} of the area) flagged for the {period} "
+                  f"from {result.origin}")
+    top = sorted(result.district_share.items(), key=lambda kv: -kv[1])[:8]
+    console.print("flagged area by district (share of region in brackets): " + ", ".join(
+        f"{d}: {s:.0%} ({result.district_area.get(d, 0):.0%})" for d, s in top))
+    for path in write_forecast(result, out):
+        console.print(f"wrote {path}")
 
 
 def print_backtest(data: dict[str, Any]) -> None:

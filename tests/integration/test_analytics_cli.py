@@ -40,6 +40,15 @@ def test_forecast_backtest_prints_the_table_and_writes_json(tmp_path):
     assert "best:" in result.output
 
 
+def test_forecast_map_for_the_next_week(tmp_path):
+    result = runner.invoke(app, ["forecast", "--incidents", SAMPLE, "--out", str(tmp_path),
+                                 "--model", "prospective_hotspot"])
+    assert result.exit_code == 0, result.output
+    geo = json.loads((tmp_path / "forecast.geojson").read_text())
+    assert geo["properties"]["model"] == "prospective_hotspot" and geo["features"]
+    assert (tmp_path / "forecast.png").exists()
+
+
 def test_surges_evaluate_and_list(tmp_path):
     result = runner.invoke(app, ["surges", "--evaluate", "--incidents", SAMPLE, "--outbreaks", "100"])
     assert result.exit_code == 0, result.output
