@@ -60,7 +60,7 @@ const addressCombo = combo($("#address-input"), $("#address-list"), {
     try {
       return parsePlaces(await api(`/api/geocode?q=${encodeURIComponent(q.trim())}&limit=6`));
     } catch (err) {
-      if (err.status === 404 || err.status === 405 || err.status === 501) noGeocoding();
+      if ([404, 405, 501, 503].includes(err.status)) noGeocoding();
       return [];
     }
   },
@@ -98,8 +98,8 @@ map.on("click", async (e) => {
   setPoint(e.latlng.lat, e.latlng.lng);
   if (!geocoding) return;
   try {
-    const found = parsePlaces(await api(`/api/geocode/reverse?lat=${e.latlng.lat}&lon=${e.latlng.lng}`));
-    if (found[0] && !$("#address-input").value.trim()) $("#address-input").value = found[0].label;
+    const found = await api(`/api/geocode/reverse?lat=${e.latlng.lat}&lon=${e.latlng.lng}`);
+    if (found.street && !$("#address-input").value.trim()) $("#address-input").value = found.street;
   } catch { /* a click alone is enough */ }
 });
 

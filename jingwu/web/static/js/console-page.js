@@ -57,14 +57,14 @@ function tick() {
   }
 }
 
-function showRoute(rec) {
+function showRoute(rec, fit = false) {
   for (const li of document.querySelectorAll(".recs li")) li.classList.toggle("shown", li.dataset.unit === rec?.unit_id);
   if (!rec) return route.clear();
   const inc = board.incidents.get(selected);
   const unit = board.units.get(rec.unit_id);
-  if (rec.route) return route.show(rec.route, { straight: false });
+  if (rec.route) return route.show(rec.route, { straight: false, fit });
   if (inc && unit && unit.lat != null) {
-    route.show({ type: "LineString", coordinates: [[unit.lon, unit.lat], [inc.lon, inc.lat]] }, { straight: true });
+    route.show({ type: "LineString", coordinates: [[unit.lon, unit.lat], [inc.lon, inc.lat]] }, { straight: true, fit });
   }
 }
 
@@ -120,7 +120,7 @@ async function refreshPanel() {
   if (id !== selected) return;
   const inc = await incidentDetails($("#panel"), board, id, { extra: recommendationsBox() });
   if (inc && id === selected) {
-    showRoute(recs[0] || null);
+    showRoute(recs[0] || null, true);
     translate($("#panel"));
   }
 }

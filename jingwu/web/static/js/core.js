@@ -38,7 +38,7 @@ export class ApiError extends Error {
 }
 
 export async function api(path, { method = "GET", body, headers = {}, form } = {}) {
-  const h = { Accept: "application/json", ...headers };
+  const h = { Accept: "application/json", "X-Requested-With": "jingwu", ...headers };
   const t = token();
   if (t) h.Authorization = `Bearer ${t}`;
   let payload;
@@ -234,6 +234,11 @@ export async function logout() {
   location.assign("/");
 }
 
+// While the browser navigates away, the page's script stops here instead of failing.
+function leaving() {
+  return new Promise(() => {});
+}
+
 // Loads settings, language and (unless ``anonymous``) the user; sends a stranger to the login page.
 export async function start({ title, anonymous = false, roles = null } = {}) {
   try {
@@ -251,13 +256,13 @@ export async function start({ title, anonymous = false, roles = null } = {}) {
       const cached = sessionStorage.getItem("jingwu.me") || localStorage.getItem("jingwu.me.terminal");
       if (err instanceof ApiError || !cached) {
         goLogin();
-        throw err;
+        await leaving();
       }
       me = JSON.parse(cached); // offline start of the terminal
     }
     if (roles && !roles.includes(me.role)) {
       location.assign(landingFor(me.role));
-      throw new Error("wrong page for this role");
+      await leaving();
     }
   }
   header(title);

@@ -51,7 +51,7 @@ export class Outbox {
       try {
         response = await fetch(item.url, {
           method: "POST", credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Authorization: `Bearer ${token()}`, "Idempotency-Key": item.id },
+          headers: { "Content-Type": "application/json", "X-Requested-With": "jingwu", ...(token() ? { Authorization: `Bearer ${token()}` } : {}), "Idempotency-Key": item.id },
           body: JSON.stringify(item.body),
         });
       } catch {

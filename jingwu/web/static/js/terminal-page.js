@@ -115,6 +115,19 @@ function render() {
   drawMap();
 }
 
+// The incident of the assignment; if the server will not show it (an incident outside the officer's
+// station), the terminal still shows that there is one, with the unit's own position.
+async function readIncident(id) {
+  try {
+    const inc = await api(`/api/incidents/${encodeURIComponent(id)}`);
+    delete inc.timeline;
+    return inc;
+  } catch (err) {
+    if (!err.status) throw err;
+    return state.incident && state.incident.id === id ? state.incident : null;
+  }
+}
+
 let reloading = null;
 async function reload() {
   if (!unitId) return render();
@@ -123,8 +136,7 @@ async function reload() {
     try {
       state.unit = await api(`/api/units/${encodeURIComponent(unitId)}`);
       delete state.unit.timeline;
-      state.incident = state.unit.incident_id ? await api(`/api/incidents/${encodeURIComponent(state.unit.incident_id)}`) : null;
-      if (state.incident) delete state.incident.timeline;
+      state.incident = state.unit.incident_id ? await readIncident(state.unit.incident_id) : null;
       if (!Object.keys(state.types).length) {
         const cat = await api("/api/incident-types");
         state.types = Object.fromEntries(cat.types.map((ty) => [ty.code, ty.names]));
