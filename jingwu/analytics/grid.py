@@ -17,6 +17,8 @@ from jingwu.analytics.records import EARTH_RADIUS_M
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+MAX_CELLS = 25_000_000
+"""A 5,000 × 5,000 grid (750 km square at 150 m): beyond it the records are not one area's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class Grid:
         y0 = np.floor(y.min() / cell_m) * cell_m - margin_cells * cell_m - offset[1]
         nx = int(np.ceil((x.max() - x0) / cell_m)) + margin_cells + 1
         ny = int(np.ceil((y.max() - y0) / cell_m)) + margin_cells + 1
+        if nx * ny > MAX_CELLS:
+            raise ValueError(f"the incidents span {nx * cell_m / 1000:.0f} × {ny * cell_m / 1000:.0f} km: too large "
+                             f"for a {cell_m:g} m grid; use a larger cell or split the area")
         return cls(float(x0), float(y0), float(cell_m), nx, ny, lat0, lon0)
 
     @property

@@ -70,6 +70,11 @@ def load_incidents(incidents: Path | None, columns: str | None, types: list[str]
     records = records.select(keep)
     if len(records) == 0:
         raise fail("no incidents left after filtering")
+    inside = records.main_area()
+    if not inside.all():
+        errors.print(f"[yellow]left out {int((~inside).sum())} incident(s) far outside the area the rest fall in "
+                     "(likely geocoding errors)[/yellow]")
+        records = records.select(inside)
     return records
 
 

@@ -54,7 +54,8 @@ def incident_records(conn: Connection, actor: Actor, f: AnalysisFilter) -> Incid
         q = q.where(c.type_code == f.type_code)
     if f.public_only:
         q = q.where(c.source.in_(sorted(PUBLIC_SOURCES)))
-    return IncidentRecords.from_rows(dict(r._mapping) for r in conn.execute(q.order_by(c.received_at)))
+    records = IncidentRecords.from_rows(dict(r._mapping) for r in conn.execute(q.order_by(c.received_at)))
+    return records.select(records.main_area())
 
 
 def hotspot_layer(conn: Connection, actor: Actor, f: AnalysisFilter, resolution: int = 9,

@@ -95,3 +95,10 @@ def test_etas_forecast_on_real_records_has_the_fitted_expected_count(district11)
     forecast = predict_etas(fit, past.x, past.y, past.t, origin, 7.0, grid)
     weekly = len(past.t) / 52.0
     assert 0.7 * weekly < forecast.sum() < 1.3 * weekly
+
+
+def test_a_grid_over_a_continent_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="too large"):
+        Grid.covering(np.array([0.0, 3_000_000.0]), np.array([0.0, 3_000_000.0]), 150.0, 0.0, 0.0)

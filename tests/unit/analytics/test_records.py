@@ -49,3 +49,13 @@ def test_from_rows_as_read_from_the_incidents_table():
     assert records.arrived is not None and np.isnat(records.arrived).all()
     public = records.public_initiated()
     assert list(public.source) == ["public_call", "online_report"]
+
+
+def test_a_stray_location_far_away_is_left_out_of_the_area(district11):
+    from dataclasses import replace
+
+    stray = replace(district11, lat=district11.lat.copy())
+    stray.lat[100] = 10.0  # a geocoding error thousands of km south
+    inside = stray.main_area()
+    assert not inside[100] and inside.sum() == len(district11) - 1
+    assert district11.main_area().all()
