@@ -10,8 +10,10 @@ labelled with the nearest village, and the caller is asked which.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -126,8 +128,10 @@ class Geocoder:
         self.cluster_m = cluster_m
         self.streets = self._streets()
         self.towns = [p for p in network.places if p.kind == "place" and p.category in TOWN_KINDS]
+        self._town_tree = cKDTree([_xy(t.lat, t.lon) for t in self.towns]) if self.towns else None
+        stretches = Counter(s.name for s in self.streets)
         for i, s in enumerate(self.streets):
-            if sum(1 for t in self.streets if t.name == s.name) > 1:
+            if stretches[s.name] > 1:
                 self.streets[i] = Street(s.name, self._near_town(s.name, s.lat, s.lon), s.lat, s.lon, s.nodes)
         self.street_names = sorted({s.name for s in self.streets})
         self.street_index = NameIndex(self.street_names)
@@ -153,8 +157,10 @@ class Geocoder:
             for part in net.names[int(name_id)].split(";"):
                 if part.strip():
                     by_name.setdefault(part.strip(), []).append(int(name_id))
+        order = np.argsort(net.name_id, kind="stable")
+        bounds = np.searchsorted(net.name_id[order], np.arange(len(net.names) + 1))
         for name, ids in by_name.items():
-            edges = np.flatnonzero(np.isin(net.name_id, ids))
+            edges = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in ids])
             xy = np.column_stack([mid_lon[edges] * kx, mid_lat[edges] * 111_320])
             pairs = cKDTree(xy).query_pairs(self.cluster_m, output_type="ndarray")
             k = len(edges)
@@ -171,9 +177,9 @@ class Geocoder:
     def _near_town(self, name: str, lat: float, lon: float) -> str:
         if not self.towns:
             return f"{name} ({lat:.4f}, {lon:.4f})"
-        here = GeoPoint(lat, lon)
-        town = min(self.towns, key=lambda t: haversine_m(here, GeoPoint(t.lat, t.lon)))
-        return f"{name}, {town.name}"
+        assert self._town_tree is not None
+        _, nearest = self._town_tree.query(_xy(lat, lon))
+        return f"{name}, {self.towns[int(nearest)].name}"
 
     # --- forward -------------------------------------------------------------------------------
 
@@ -286,6 +292,11 @@ class Geocoder:
             return ReversePlace(street=None, distance_m=None)
         name = self.network.names[int(self.network.name_id[snap.edge])].split(";")[0].strip()
         return ReversePlace(street=name, distance_m=round(snap.off_road_m, 1))
+
+
+def _xy(lat: float, lon: float) -> tuple[float, float]:
+    """Rough planar metres, good enough to find the nearest town."""
+    return lon * 111_320 * math.cos(math.radians(lat)), lat * 111_320
 
 
 def _kind_order(kind: str) -> int:
