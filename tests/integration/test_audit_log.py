@@ -1,0 +1,232 @@
+"""The tamper-evident audit log on SQLite and PostgreSQL: what is recorded, that the database
+refuses edits, that `jingwu audit verify` names the first bad entry after someone bypassed that
+(altered, removed or reordered rows), that concurrent writers never fork the chain, and the
+auditor's search and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
+
+from jingwu.api.runtime import Runtime
+from jingwu.cli import audit as cli_audit
+from jingwu.config import Settings
+from jingwu.store import audit_chain
+from jingwu.store import tables as t
+from tests.conftest import Login
+from tests.integration.conftest_security import ALV
+
+JINGWU = str(Path(sys.executable).with_name("jingwu"))
+
+
+def verify_process(runtime: Runtime, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`jingwu audit verify` as its own process, as an operator runs it."""
+    env = {**os.environ, "JINGWU_DATABASE_URL": runtime.engine.url.render_as_string(hide_password=False)}
+    return subprocess.run([JINGWU, "audit", "verify", *extra], env=env, capture_output=True, text=True, timeout=60)
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+
+
+def verify_cli(runtime: Runtime, *extra: str) -> Outcome:
+    """The same command in this process (a second or two faster per call than a new process)."""
+    url = runtime.engine.url.render_as_string(hide_password=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli_audit, "get_settings", lambda: Settings(database_url=url))
+        result = CliRunner().invoke(cli_audit.app, ["verify", *extra])
+    return Outcome(result.exit_code, result.output)
+
+
+def activity(client: TestClient, login: Login) -> str:
+    """A little of everything: logins (one failed), an intake with a caller, a reveal, a transition."""
+    client.post("/api/auth/token", data={"username": "dispatcher", "password": "wrong-password-1"})
+    h = login("dispatcher")
+    body = {"type": "THEFT", "location": ALV, "caller": {"name": "Joan Puig", "phone": "+376 612345"}}
+    inc = client.post("/api/incidents", json=body, headers=h).json()["id"]
+    r = client.post(f"/api/incidents/{inc}/callers/reveal", json={"reason": "call back: line dropped"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["phone"] == "+376 612345"
+    client.post(f"/api/incidents/{inc}/transition", json={"status": "cancelled", "reason": "hoax"}, headers=h)
+    return str(inc)
+
+
+def entries(runtime: Runtime) -> list[Any]:
+    with runtime.engine.connect() as conn:
+        return list(conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))
+
+
+def test_state_changes_and_personal_data_reads_are_chained(client: TestClient, login: Login,
+                                                            runtime: Runtime) -> None:
+    inc = activity(client, login)
+    rows = entries(runtime)
+    actions = [r.action for r in rows]
+    for wanted in ("login.failed", "login.ok", "incident.create", "caller.reveal", "incident.transition"):
+        assert wanted in actions, actions
+    reveal = next(r for r in rows if r.action == "caller.reveal")
+    assert reveal.object_id == inc and reveal.detail["reason"] == "call back: line dropped"
+    assert reveal.request_id, "the request id is recorded"
+    change = next(r for r in rows if r.action == "incident.transition")
+    assert change.detail == {"from": "received", "to": "cancelled", "reason": "hoax"}
+    assert rows[0].prev_hash == audit_chain.GENESIS
+    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    done = verify_process(runtime)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(rows)} entries" in done.stdout
+
+
+def test_the_database_refuses_edits(client: TestClient, login: Login, runtime: Runtime) -> None:
+    activity(client, login)
+    for sql in ("UPDATE audit_log SET actor = 'nobody'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError), runtime.engine.begin() as conn:
+            conn.execute(text(sql))
+    assert verify_cli(runtime).returncode == 0
+
+
+def _bypass_trigger(conn: Connection) -> None:
+    """What a database superuser could do: switch the append-only trigger off."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+    else:
+        conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+
+
+def _alter(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = :s"), {"s": seqs[3]})
+    return seqs[3]
+
+
+def _alter_detail(conn: Connection, seqs: list[int]) -> int:
+    row = conn.execute(select(t.audit_log).where(t.audit_log.c.action == "caller.reveal")).one()
+    conn.execute(t.audit_log.update().where(t.audit_log.c.seq == row.seq).values(detail={"reason": "routine"}))
+    return int(row.seq)
+
+
+def _alter_and_rehash(conn: Connection, seqs: list[int]) -> int:
+    """A careful forger recomputes the altered row's own hash: the next row's link still breaks."""
+    row = conn.execute(select(t.audit_log).where(t.audit_log.c.seq == seqs[2])).one()
+    forged = {**row._mapping, "actor": "someone-else"}
+    conn.execute(t.audit_log.update().where(t.audit_log.c.seq == seqs[2]).values(
+        actor="someone-else", hash=audit_chain.entry_hash(row.prev_hash, forged)))
+    return seqs[3]
+
+
+def _remove(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(text("DELETE FROM audit_log WHERE seq = :s"), {"s": seqs[2]})
+    return seqs[3]
+
+
+def _reorder(conn: Connection, seqs: list[int]) -> int:
+    a, b = seqs[1], seqs[2]
+    conn.execute(text("UPDATE audit_log SET seq = -1 WHERE seq = :a"), {"a": a})
+    conn.execute(text("UPDATE audit_log SET seq = :a WHERE seq = :b"), {"a": a, "b": b})
+    conn.execute(text("UPDATE audit_log SET seq = :b WHERE seq = -1"), {"b": b})
+    return a
+
+
+def _cut_tail(conn: Connection, seqs: list[int]) -> int:
+    conn.execute(text("DELETE FROM audit_log WHERE seq >= :s"), {"s": seqs[-2]})
+    return seqs[-1]
+
+
+TAMPERS = [_alter, _alter_detail, _alter_and_rehash, _remove, _reorder, _cut_tail]
+
+
+def test_verify_names_the_first_bad_entry(client: TestClient, login: Login, runtime: Runtime) -> None:
+    activity(client, login)
+    seqs = [int(r.seq) for r in entries(runtime)]
+    assert len(seqs) >= 6
+    intact = verify_cli(runtime)
+    assert intact.returncode == 0, intact.stdout
+    anchor_text = intact.stdout.split("head ")[1].strip()  # SEQ:HASH, kept elsewhere by the operator
+    anchor = (int(anchor_text.split(":")[0]), anchor_text.split(":")[1])
+    # Each way of tampering, done and checked inside a transaction that is then rolled back.
+    for tamper in TAMPERS:
+        with runtime.engine.connect() as conn:
+            tx = conn.begin()
+            _bypass_trigger(conn)
+            bad = tamper(conn, seqs)
+            report = audit_chain.verify(conn, anchor)
+            alone = audit_chain.verify(conn)
+            tx.rollback()
+        assert not report.ok and report.bad_seq == bad, (tamper.__name__, report)
+        assert alone.ok is (tamper is _cut_tail), (tamper.__name__, alone)  # only a cut needs the anchor
+    assert verify_cli(runtime).returncode == 0, "the rolled-back tampering left the log intact"
+    # And once for real, committed, through the command.
+    with runtime.engine.begin() as conn:
+        _bypass_trigger(conn)
+        bad = _alter(conn, seqs)
+    found = verify_cli(runtime, "--anchor", anchor_text)
+    assert found.returncode == 1, found.stdout
+    assert f"first bad entry seq {bad}:" in found.stdout, found.stdout
+
+
+def test_concurrent_writers_never_fork_the_chain(runtime: Runtime) -> None:
+    """Real concurrent connections, each committing audited units of work as fast as it can."""
+    writers, each = 6, 15
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(each):
+                with runtime.deps.uow() as uow:
+                    uow.audit(at=runtime.deps.clock(), actor=f"writer-{n}", action="test.write", detail={"i": i})
+                    uow.audit(at=runtime.deps.clock(), actor=f"writer-{n}", action="test.write2", detail={"i": i})
+                    uow.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    with runtime.engine.connect() as conn:
+        report = audit_chain.verify(conn)
+        hashes = [r.prev_hash for r in conn.execute(select(t.audit_log.c.prev_hash))]
+    assert report.ok, report
+    assert len(hashes) == len(set(hashes)), "two entries chained onto the same previous hash"
+    assert sum(1 for r in entries(runtime) if r.action.startswith("test.")) == writers * each * 2
+
+
+def test_auditor_searches_and_exports_and_the_export_is_audited(client: TestClient, login: Login,
+                                                                 runtime: Runtime) -> None:
+    inc = activity(client, login)
+    auditor = login("auditor")
+    r = client.get("/api/audit", params={"action": "caller.reveal"}, headers=auditor)
+    assert r.status_code == 200, r.text
+    assert [(e["object_id"], e["detail"]["reason"]) for e in r.json()["items"]] == [(inc, "call back: line dropped")]
+    logins = client.get("/api/audit", params={"action": "login.", "actor": "dispatcher"}, headers=auditor).json()
+    assert {e["action"] for e in logins["items"]} == {"login.ok", "login.failed"}
+    assert client.get("/api/audit", params={"since": "2999-01-01T00:00:00"}, headers=auditor).json()["total"] == 0
+
+    export = client.get("/api/audit/export.csv", params={"action": "incident."}, headers=auditor)
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(export.text)))
+    assert {x["action"] for x in lines} == {"incident.create", "incident.transition"}
+    exported = client.get("/api/audit", params={"action": "audit.export"}, headers=auditor).json()["items"]
+    assert exported and exported[0]["actor"] == "auditor" and exported[0]["detail"] == {"action": "incident."}
+
+    for who in ("dispatcher", "admin"):  # the administrator is not the auditor
+        assert client.get("/api/audit", headers=login(who)).status_code == 403
+        assert client.get("/api/audit/export.csv", headers=login(who)).status_code == 403
+    assert verify_cli(runtime).returncode == 0
