@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_state_changes_and_personal_data_reads_are_chained(client: TestClient, l
     change = next(r for r in rows if r.action == "incident.transition")
     assert change.detail == {"from": "received", "to": "cancelled", "reason": "hoax"}
     assert rows[0].prev_hash == audit_chain.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     done = verify_process(runtime)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(rows)} entries" in done.stdout
@@ -191,7 +192,7 @@ def test_concurrent_writers_never_fork_the_chain(runtime: Runtime) -> None:
                     uow.audit(at=runtime.deps.clock(), actor=f"writer-{n}", action="test.write", detail={"i": i})
                     uow.audit(at=runtime.deps.clock(), actor=f"writer-{n}", action="test.write2", detail={"i": i})
                     uow.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]

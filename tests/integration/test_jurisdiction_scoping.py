@@ -232,7 +232,7 @@ def test_every_route_refuses_other_jurisdiction(client: TestClient, runtime: Run
     unit = client.get(f"/api/units/{OTHER_UNIT}", headers=w.admin).json()
     assert unit["status"] == "available" and abs(unit["lat"] - ENCAMP["lat"]) > 0.01
     assert _count(runtime, t.audit_log, t.audit_log.c.action == "caller.reveal") == 0
-    assert client.get(f"/api/major-incidents", headers=w.admin).json()[0]["stood_down_at"] is None
+    assert client.get("/api/major-incidents", headers=w.admin).json()[0]["stood_down_at"] is None
 
 
 def test_every_route_is_covered(client: TestClient) -> None:
