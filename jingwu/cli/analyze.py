@@ -371,7 +371,7 @@ def response(
     for col in ("priority", "incidents", "dispatch p50/p90", "arrival p50/p90", "total p50/p90", "total in target"):
         table.add_column(col, justify="right")
     for _, row in report.by_priority.iterrows():
-        table.add_row(str(row["priority"]), str(row["incidents"]),
+        table.add_row(str(int(row["priority"])), str(int(row["incidents"])),
                       *(f"{row[f'{s}_p50_s']:.0f} / {row[f'{s}_p90_s']:.0f}"
                         for s in ("answer_to_dispatch", "dispatch_to_arrival", "total")),
                       f"{row['total_within_target']:.0%}")
