@@ -10,9 +10,11 @@ for that place.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -115,3 +117,45 @@ def near_repeat_alerts(history: IncidentRecords, new: IncidentRecords, distance_
             alerts.append(NearRepeatAlert(str(new.family[k]), float(new.lat[k]), float(new.lon[k]), at, recent,
                                           distance_m, days))
     return alerts
+
+
+def band_labels(result: KnoxResult) -> tuple[list[str], list[str]]:
+    """Row (distance) and column (time) labels of the Knox table."""
+    d, t = result.distance_edges_m, result.time_edges_days
+    rows = [f"{a:g}-{b:g} m" for a, b in itertools.pairwise(d)]
+    cols = [f"{a:g}-{b:g} d" for a, b in itertools.pairwise(t)] + [f">{t[-1]:g} d"]
+    return rows, cols
+
+
+def write_knox(result: KnoxResult, out_dir: Path) -> list[Path]:
+    """knox.csv (one row per band pair) and knox.png (the ratio table, significant cells starred)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, cols = band_labels(result)
+    table = pd.DataFrame([
+        {"distance": rows[d], "time": cols[k], "observed": result.observed[d, k],
+         "expected": round(float(result.expected[d, k]), 2), "ratio": round(float(result.ratio[d, k]), 3),
+         "p_value": round(float(result.p_value[d, k]), 4)}
+        for d in range(len(rows)) for k in range(len(cols))])
+    csv = out_dir / "knox.csv"
+    table.to_csv(csv, index=False)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    image = ax.imshow(result.ratio, cmap="RdBu_r", vmin=0.5, vmax=1.5, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    for d in range(len(rows)):
+        for k in range(len(cols)):
+            star = "*" if result.p_value[d, k] < 0.05 else ""
+            ax.text(k, d, f"{result.ratio[d, k]:.2f}{star}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label="Knox ratio")
+    ax.set_title(f"Near-repeat (Knox) ratios, {result.incidents:,} incidents; * p < 0.05")
+    fig.tight_layout()
+    png = out_dir / "knox.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return [csv, png]

@@ -34,6 +34,9 @@ ColumnsOpt = Annotated[str | None, typer.Option("--columns", help="map names to 
 TypeOpt = Annotated[list[str] | None, typer.Option("--type", help="only these types (repeatable)")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="only incidents from this date (YYYY-MM-DD)")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="only incidents before this date (YYYY-MM-DD)")]
+FromDbOpt = Annotated[bool, typer.Option("--from-db", help="read the incidents table (JINGWU_DATABASE_URL) "
+                                         "instead of a CSV")]
+StationOpt = Annotated[str | None, typer.Option("--station", help="with --from-db: only this station's area")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -41,12 +44,48 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def database_incidents(station: str | None, since: str | None, until: str | None) -> IncidentRecords:
+    """The incidents table, read by the analysis service as the system actor (the operator running
+    the command has the database itself)."""
+    from datetime import UTC, datetime
+
+    from jingwu.config import get_settings
+    from jingwu.domain.access import SYSTEM
+    from jingwu.services.analysis import AnalysisFilter, incident_records
+    from jingwu.store.engine import build_engine
+    from jingwu.store.unit_of_work import read_connection
+
+    def moment(text: str | None, default: datetime) -> datetime:
+        return default if not text else datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    try:
+        f = AnalysisFilter(since=moment(since, datetime(1970, 1, 1, tzinfo=UTC)),
+                           until=moment(until, datetime.now(UTC)), station=station)
+    except ValueError as exc:
+        raise fail(f"--since/--until: {exc}") from exc
+    engine = build_engine(get_settings().database_url)
+    try:
+        with read_connection(engine) as conn:
+            return incident_records(conn, SYSTEM, f)
+    except Exception as exc:  # a missing or unmigrated database: say which, do not dump a trace
+        raise fail(f"cannot read incidents from {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
 def load_incidents(incidents: Path | None, columns: str | None, types: list[str] | None = None,
-                   since: str | None = None, until: str | None = None) -> IncidentRecords:
+                   since: str | None = None, until: str | None = None, from_db: bool = False,
+                   station: str | None = None) -> IncidentRecords:
     """Read, report bad rows, filter by type and period; exit 2 with the reason if unusable."""
     try:
         mapping = parse_column_map(columns)
-        if incidents is None:
+        if from_db:
+            if incidents is not None:
+                raise fail("give either --incidents or --from-db, not both")
+            records = database_incidents(station, since, until)
+            if len(records) == 0:
+                raise fail("no incidents in the database for that area and period")
+        elif incidents is None:
             with resources.as_file(resources.files("jingwu.data") / DEMO_FILE) as demo:
                 records = IncidentRecords.from_csv(demo, mapping)
         else:
@@ -81,7 +120,7 @@ def load_incidents(incidents: Path | None, columns: str | None, types: list[str]
 @app.command()
 def hotspots(
     incidents: IncidentsOpt = None, columns: ColumnsOpt = None, type_: TypeOpt = None,
-    since: SinceOpt = None, until: UntilOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, from_db: FromDbOpt = False, station: StationOpt = None,
     out: Annotated[Path, typer.Option("--out", help="directory for hotspots.geojson/.png/.html")] = Path("hotspots"),
     resolution: Annotated[int, typer.Option(help="H3 resolution (9 ≈ 0.1 km² hexagons)")] = 9,
     permutations: Annotated[int, typer.Option(help="Gi* permutations")] = 999,
@@ -93,7 +132,7 @@ def hotspots(
     from jingwu.analytics.hotspots import density_surface, hex_hotspots
     from jingwu.analytics.maps import write_hotspot_maps
 
-    records = load_incidents(incidents, columns, type_, since, until)
+    records = load_incidents(incidents, columns, type_, since, until, from_db, station)
     with console.status(f"hotspots over {len(records):,} incidents…"):
         surface = density_surface(records, cell_m=cell_m, bandwidth_m=bandwidth_m)
         hexes = hex_hotspots(records, resolution=resolution, permutations=permutations, alpha=alpha)
@@ -123,7 +162,7 @@ def _ci(values: dict[str, float], cis: dict[str, list[float]], key: str, pct: bo
 def forecast(
     backtest: Annotated[bool, typer.Option("--backtest", help="rolling-origin backtest of all four models")] = False,
     incidents: IncidentsOpt = None, columns: ColumnsOpt = None, type_: TypeOpt = None,
-    since: SinceOpt = None, until: UntilOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, from_db: FromDbOpt = False, station: StationOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result as JSON")] = None,
     period: Annotated[str, typer.Option(help="day or week")] = "week",
     cell_m: Annotated[float, typer.Option("--cell-m", help="grid cell size, metres")] = 150.0,
@@ -143,7 +182,7 @@ def forecast(
         raise fail("--period must be day or week")
     if cell_m <= 0:
         raise fail("--cell-m must be positive")
-    records = load_incidents(incidents, columns, type_, since, until)
+    records = load_incidents(incidents, columns, type_, since, until, from_db, station)
     if not all_sources:
         dropped = len(records)
         records = records.public_initiated()
@@ -220,7 +259,7 @@ def print_backtest(data: dict[str, Any]) -> None:
 def surges(
     evaluate: Annotated[bool, typer.Option("--evaluate", help="measure detectors on injected outbreaks")] = False,
     incidents: IncidentsOpt = None, columns: ColumnsOpt = None, type_: TypeOpt = None,
-    since: SinceOpt = None, until: UntilOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, from_db: FromDbOpt = False, station: StationOpt = None,
     freq: Annotated[str, typer.Option(help="day or hour")] = "day",
     last: Annotated[int, typer.Option(help="list alerts in the last N days/hours")] = 7,
     outbreaks: Annotated[int, typer.Option(help="injected outbreaks (with --evaluate)")] = 300,
@@ -234,7 +273,7 @@ def surges(
 
     if freq not in ("day", "hour"):
         raise fail("--freq must be day or hour")
-    records = load_incidents(incidents, columns, type_, since, until)
+    records = load_incidents(incidents, columns, type_, since, until, from_db, station)
     series = count_series(records, freq)
     unit = "area-days" if freq == "day" else "area-hours"
     if evaluate:
@@ -283,7 +322,7 @@ def _edges(text: str, name: str) -> tuple[float, ...]:
 @app.command()
 def knox(
     incidents: IncidentsOpt = None, columns: ColumnsOpt = None, type_: TypeOpt = None,
-    since: SinceOpt = None, until: UntilOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, from_db: FromDbOpt = False, station: StationOpt = None,
     last_days: Annotated[int | None, typer.Option(help="only the last N days of the records")] = 365,
     distance_bands: Annotated[str, typer.Option(help="distance band edges, metres")] = "0,100,200,300,400",
     time_bands: Annotated[str, typer.Option(help="time band edges, days")] = "0,7,14,21,28",
@@ -291,53 +330,26 @@ def knox(
     out: Annotated[Path | None, typer.Option("--out", help="directory for knox.csv and knox.png")] = None,
 ) -> None:
     """Knox test for near-repeats: observed/expected pairs per space-time band, Monte Carlo p-values."""
-    from jingwu.analytics.nearrepeat import knox_test
+    from jingwu.analytics.nearrepeat import band_labels, knox_test, write_knox
 
     dist_edges, time_edges = _edges(distance_bands, "--distance-bands"), _edges(time_bands, "--time-bands")
-    records = load_incidents(incidents, columns, type_, since, until)
+    records = load_incidents(incidents, columns, type_, since, until, from_db, station)
     if last_days:
         records = records.select(records.t >= records.t[-1] - np.timedelta64(last_days, "D"))
     with console.status(f"Knox test on {len(records):,} incidents, {permutations} permutations…"):
         result = knox_test(records, dist_edges, time_edges, permutations)
-    time_labels = [f"{a:g}-{b:g} d" for a, b in itertools.pairwise(time_edges)]
-    time_labels.append(f">{time_edges[-1]:g} d")
+    rows, cols = band_labels(result)
     table = Table(title=f"Knox ratios (observed/expected), {result.incidents:,} incidents; * p < 0.05")
     table.add_column("distance")
-    for label in time_labels:
+    for label in cols:
         table.add_column(label, justify="right")
-    rows: list[dict[str, Any]] = []
-    for d in range(len(dist_edges) - 1):
-        label = f"{dist_edges[d]:g}-{dist_edges[d + 1]:g} m"
-        cells = [f"{result.ratio[d, k]:.2f}{'*' if result.p_value[d, k] < 0.05 else ''}"
-                 for k in range(len(time_labels))]
-        table.add_row(label, *cells)
-        rows.extend({"distance": label, "time": time_labels[k], "observed": result.observed[d, k],
-                     "expected": round(float(result.expected[d, k]), 2), "ratio": round(float(result.ratio[d, k]), 3),
-                     "p_value": round(float(result.p_value[d, k]), 4)} for k in range(len(time_labels)))
+    for d, label in enumerate(rows):
+        table.add_row(label, *(f"{result.ratio[d, k]:.2f}{'*' if result.p_value[d, k] < 0.05 else ''}"
+                               for k in range(len(cols))))
     console.print(table)
     if out is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import pandas as pd
-
-        out.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out / "knox.csv", index=False)
-        fig, ax = plt.subplots(figsize=(7, 4))
-        image = ax.imshow(result.ratio, cmap="RdBu_r", vmin=0.5, vmax=1.5, aspect="auto")
-        ax.set_xticks(range(len(time_labels)), time_labels)
-        ax.set_yticks(range(len(dist_edges) - 1), [r["distance"] for r in rows[:: len(time_labels)]])
-        for d in range(len(dist_edges) - 1):
-            for k in range(len(time_labels)):
-                star = "*" if result.p_value[d, k] < 0.05 else ""
-                ax.text(k, d, f"{result.ratio[d, k]:.2f}{star}", ha="center", va="center", fontsize=8)
-        fig.colorbar(image, ax=ax, label="Knox ratio")
-        ax.set_title("Near-repeat (Knox) ratios; * p < 0.05")
-        fig.tight_layout()
-        fig.savefig(out / "knox.png", dpi=100)
-        plt.close(fig)
-        console.print(f"wrote {out / 'knox.csv'} and {out / 'knox.png'}")
+        for path in write_knox(result, out):
+            console.print(f"wrote {path}")
 
 
 def default_targets() -> dict[int, dict[str, int]]:
@@ -348,16 +360,19 @@ def default_targets() -> dict[int, dict[str, int]]:
 
 @report_app.command()
 def response(
-    incidents: Annotated[Path, typer.Option("--incidents", help="CSV with time (received), dispatched, arrived, "
-                                            "station, priority columns")],
-    columns: ColumnsOpt = None,
+    incidents: Annotated[Path | None, typer.Option("--incidents", help="CSV with time (received), dispatched, "
+                                                   "arrived, station, priority columns")] = None,
+    columns: ColumnsOpt = None, since: SinceOpt = None, until: UntilOpt = None, from_db: FromDbOpt = False,
+    station: StationOpt = None,
     out: Annotated[Path, typer.Option("--out", help="directory for CSV tables, PNG charts, HTML")] = Path("response"),
     targets: Annotated[Path | None, typer.Option(help="JSON with per-priority targets (default: catalogue)")] = None,
 ) -> None:
     """Response-time percentiles by station, priority and hour against the targets."""
     from jingwu.analytics.response import response_report, write_response_report
 
-    records = load_incidents(incidents, columns)
+    if incidents is None and not from_db:
+        raise fail("give --incidents FILE.csv (with dispatched and arrived columns) or --from-db")
+    records = load_incidents(incidents, columns, None, since, until, from_db, station)
     try:
         goal = default_targets() if targets is None else {
             int(k): v for k, v in json.loads(targets.read_text(encoding="utf-8")).get("targets", {}).items()}

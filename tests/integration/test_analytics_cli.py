@@ -113,3 +113,34 @@ def test_analysis_routes_serve_the_hotspot_layer_and_surges(runtime):
         assert sum(f["properties"]["count"] for f in hexes) == 12
         assert client.get("/api/analysis/surges", headers=analyst).status_code == 200
         assert client.get("/api/analysis/hotspots", headers=token("calltaker")).status_code == 403
+
+
+def _seed_incidents(runtime, n):
+    from fastapi.testclient import TestClient
+
+    from jingwu.api.app import create_app
+
+    with TestClient(create_app(runtime, timers=False)) as client:
+        r = client.post("/api/auth/token", data={"username": "dispatcher", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        for k in range(n):
+            body = {"type": "ROBBERY_IN_PROGRESS", "description": f"seed {k}",
+                    "location": {"lat": 42.5063 + (k % 3) * 0.0004, "lon": 1.5218 + (k % 5) * 0.0004}}
+            r = client.post("/api/incidents", json=body, headers={**headers, "Idempotency-Key": f"db-{k}"})
+            assert r.status_code == 201, r.text
+
+
+def test_cli_reads_the_incidents_table(runtime, monkeypatch, tmp_path):
+    from jingwu.config import get_settings
+
+    _seed_incidents(runtime, 15)
+    monkeypatch.setenv("JINGWU_DATABASE_URL", runtime.settings.database_url)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["hotspots", "--from-db", "--out", str(tmp_path), "--permutations", "99"])
+        assert result.exit_code == 0, result.output
+        assert "15" in result.output
+        result = runner.invoke(app, ["hotspots", "--from-db", "--station", "NOWHERE", "--out", str(tmp_path)])
+        assert result.exit_code == 2 and "no incidents in the database" in result.output
+    finally:
+        get_settings.cache_clear()
