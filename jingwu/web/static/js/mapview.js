@@ -6,13 +6,18 @@ import { api, localName, t, uiConfig } from "./core.js";
 
 const L = window.L;
 export const PRIORITY_COLOURS = { 1: "#c81e1e", 2: "#f07c18", 3: "#d4b106", 4: "#2c7bb6" };
+const LABEL_ZOOM = 13;
 const ROAD_WEIGHT = { motorway: 4, trunk: 3.5, primary: 3, secondary: 2.5, tertiary: 2, unclassified: 1.5,
   residential: 1.2, living_street: 1, service: 0.8, road: 1 };
 
 export function createMap(container, { zoomControl = true } = {}) {
-  const map = L.map(container, { preferCanvas: true, zoomControl, attributionControl: true, minZoom: 8 });
+  const map = L.map(container, { preferCanvas: true, zoomControl, attributionControl: true, minZoom: 8, zoomSnap: 0.25 });
   map.createPane("roads").style.zIndex = 250;
   map.createPane("areas").style.zIndex = 240;
+  map.createPane("incidents").style.zIndex = 620; // above the unit markers: incidents are what matters
+  const labels = () => map.getContainer().classList.toggle("labels-off", map.getZoom() < LABEL_ZOOM);
+  map.on("zoomend", labels);
+  map.whenReady(labels);
   map.setView([42.54, 1.57], 11);
   const cfg = uiConfig();
   if (cfg.tile_url) {
@@ -83,7 +88,8 @@ export class BoardLayers {
     this.incidentMarkers = new Map();
     this.unitMarkers = new Map();
     this.selected = null;
-    this.renderer = L.canvas({ padding: 0.2 });
+    // SVG, not canvas: above the unit markers, only the circles themselves take clicks
+    this.renderer = L.svg({ padding: 0.2, pane: "incidents" });
     this.incidentLayer = L.layerGroup().addTo(map);
     this.unitLayer = L.layerGroup().addTo(map);
   }
