@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from jingwu.analytics.forecast_map import forecast_geojson, forecast_next
 from jingwu.analytics.hotspots import density_surface, hex_hotspots
 from jingwu.analytics.maps import hotspot_features
 from jingwu.analytics.nearrepeat import NearRepeatAlert, near_repeat_alerts
@@ -69,6 +70,17 @@ def hotspot_layer(conn: Connection, actor: Actor, f: AnalysisFilter, resolution:
     layer = hotspot_features(surface, spots)
     layer["properties"]["incidents"] = len(records)
     return layer
+
+
+def forecast_layer(conn: Connection, actor: Actor, f: AnalysisFilter, model: str = "seppexp",
+                   period: str = "week", coverage: float = 0.05) -> dict[str, Any]:
+    """The coming period's flagged cells as GeoJSON, with the flagged area's share per district.
+    Trains on public-initiated incidents unless the filter says otherwise (docs/analytics.md)."""
+    records = incident_records(conn, actor, f)
+    try:
+        return forecast_geojson(forecast_next(records, model, period, 150.0, coverage))
+    except ValueError as exc:
+        raise DomainError(str(exc), field="model") from exc
 
 
 def recent_surges(conn: Connection, actor: Actor, now: datetime, days: int = 1, history_days: int = 60,

@@ -112,6 +112,9 @@ def test_analysis_routes_serve_the_hotspot_layer_and_surges(runtime):
         hexes = [f for f in layer["features"] if f["properties"]["layer"] == "gi_star"]
         assert sum(f["properties"]["count"] for f in hexes) == 12
         assert client.get("/api/analysis/surges", headers=analyst).status_code == 200
+        r = client.get("/api/analysis/forecast", params={"model": "retrospective_kde"}, headers=analyst)
+        assert r.status_code == 200, r.text
+        assert r.json()["properties"]["model"] == "retrospective_kde" and r.json()["features"]
         assert client.get("/api/analysis/hotspots", headers=token("calltaker")).status_code == 403
 
 

@@ -1,5 +1,6 @@
-"""Analysis for the command map and the analyst: ``GET /api/analysis/hotspots`` (GeoJSON layer) and
-``GET /api/analysis/surges`` (recent surge alerts). Places and times only; scoped to the actor's
+"""Analysis for the command map and the analyst: ``GET /api/analysis/hotspots`` (GeoJSON layer),
+``GET /api/analysis/forecast`` (flagged cells for the coming period) and ``GET /api/analysis/surges``
+(recent surge alerts). Places and times only; scoped to the actor's
 jurisdiction by the service."""
 
 from __future__ import annotations
@@ -36,6 +37,27 @@ def hotspots(
     f = analysis.AnalysisFilter(since=start, until=end, station=station, family=family, type_code=type_code)
     with read_connection(deps.engine) as conn:
         layer = analysis.hotspot_layer(conn, actor, f, resolution, permutations, alpha)
+    return JSONResponse(layer, media_type="application/geo+json")
+
+
+@router.get("/forecast", response_class=JSONResponse,
+            responses={200: {"description": "GeoJSON FeatureCollection of the flagged cells (layer forecast)"}})
+def forecast(
+    actor: ActorDep, deps: DepsDep,
+    model: Annotated[str, Query(pattern="^(naive|retrospective_kde|prospective_hotspot|seppexp)$")] = "seppexp",
+    period: Annotated[str, Query(pattern="^(day|week)$")] = "week",
+    coverage: Annotated[float, Query(gt=0, le=0.2)] = 0.05,
+    station: Annotated[str | None, Query(max_length=32)] = None,
+    family: Annotated[str | None, Query(max_length=40)] = None,
+    history_days: Annotated[int, Query(ge=30, le=3 * 366)] = 3 * 365,
+    all_sources: bool = False,
+) -> JSONResponse:
+    """Cells flagged for the coming day or week, trained on public-initiated incidents by default."""
+    end = deps.clock().astimezone(UTC)
+    f = analysis.AnalysisFilter(since=end - timedelta(days=history_days), until=end, station=station, family=family,
+                                public_only=not all_sources)
+    with read_connection(deps.engine) as conn:
+        layer = analysis.forecast_layer(conn, actor, f, model, period, coverage)
     return JSONResponse(layer, media_type="application/geo+json")
 
 
