@@ -192,7 +192,7 @@ def backtest(records: IncidentRecords, period: str = "week", cell_m: float = 150
     available = int((last - t.min() - 2 * 365.0 / 4) // horizon)
     n = min(wanted, available)
     if n < 2:
-        raise ValueError("too few records for a backtest: need at least about 3 months of history before the "
+        raise ValueError("too few records for a backtest: need about six months of history before the "
                          "test periods and two periods to test")
     origins = last - horizon * np.arange(n, 0, -1)
     steps = 2 * n
