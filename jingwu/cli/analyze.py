@@ -127,30 +127,35 @@ def hotspots(
     alpha: Annotated[float, typer.Option(help="false discovery rate")] = 0.05,
     bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth (default: cross-validated)")] = None,
     cell_m: Annotated[float, typer.Option(help="KDE grid cell, metres")] = 100.0,
+    by_type: Annotated[bool, typer.Option("--by-type", help="also one map per type (≥ 30 incidents) in "
+                                          "OUT/<type>/")] = False,
 ) -> None:
     """Kernel density, H3 counts and Getis-Ord Gi* hot/cold spots (FDR-controlled) as GeoJSON + PNG."""
+    import re
+
     from jingwu.analytics.hotspots import density_surface, hex_hotspots
     from jingwu.analytics.maps import write_hotspot_maps
 
     records = load_incidents(incidents, columns, type_, since, until, from_db, station)
-    with console.status(f"hotspots over {len(records):,} incidents…"):
-        surface = density_surface(records, cell_m=cell_m, bandwidth_m=bandwidth_m)
-        hexes = hex_hotspots(records, resolution=resolution, permutations=permutations, alpha=alpha)
-        first, last = str(records.t[0])[:10], str(records.t[-1])[:10]
-        label = ", ".join(type_) if type_ else "all types"
-        files = write_hotspot_maps(surface, hexes, out, f"{len(records):,} incidents ({label}), {first} to {last}")
-    table = Table(title="Hotspots")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("incidents", f"{len(records):,}")
-    table.add_row("KDE bandwidth (m)", f"{surface.bandwidth_m:.0f}")
-    table.add_row(f"H3 cells (res {resolution}, with neighbours)", f"{len(hexes.cells):,}")
-    table.add_row(f"hot spots (Gi*, FDR {alpha:g})", f"{int(hexes.hot.sum()):,}")
-    table.add_row("cold spots", f"{int(hexes.cold.sum()):,}")
-    table.add_row("incidents in hot spots", f"{hexes.counts[hexes.hot].sum() / max(hexes.counts.sum(), 1):.1%}")
+    selections = [(", ".join(type_) if type_ else "all types", records, out)]
+    if by_type:
+        kinds, counts = np.unique(records.type, return_counts=True)
+        for kind in kinds[np.argsort(-counts)][counts[np.argsort(-counts)] >= 30]:
+            folder = out / (re.sub(r"[^\w.-]+", "_", str(kind)).strip("_") or "type")
+            selections.append((str(kind), records.select(records.type == kind), folder))
+    table = Table(title=f"Hotspots (Gi* hot/cold hexagons at H3 res {resolution}, FDR {alpha:g})")
+    for col in ("selection", "incidents", "KDE bandwidth", "hot", "cold", "incidents in hot spots", "files"):
+        table.add_column(col, justify="left" if col in ("selection", "files") else "right")
+    first, last = str(records.t[0])[:10], str(records.t[-1])[:10]
+    for label, subset, folder in selections:
+        with console.status(f"hotspots for {label}: {len(subset):,} incidents…"):
+            surface = density_surface(subset, cell_m=cell_m, bandwidth_m=bandwidth_m)
+            hexes = hex_hotspots(subset, resolution=resolution, permutations=permutations, alpha=alpha)
+            write_hotspot_maps(surface, hexes, folder, f"{len(subset):,} incidents ({label}), {first} to {last}")
+        share = hexes.counts[hexes.hot].sum() / max(hexes.counts.sum(), 1)
+        table.add_row(label, f"{len(subset):,}", f"{surface.bandwidth_m:.0f} m", f"{int(hexes.hot.sum()):,}",
+                      f"{int(hexes.cold.sum()):,}", f"{share:.1%}", f"{folder}/hotspots.{{geojson,png,html}}")
     console.print(table)
-    for path in files:
-        console.print(f"wrote {path}")
 
 
 def _ci(values: dict[str, float], cis: dict[str, list[float]], key: str, pct: bool = True) -> str:

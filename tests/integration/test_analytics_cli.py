@@ -27,6 +27,16 @@ def test_hotspots_write_geojson_png_and_html(tmp_path):
     assert "Gi*" in (out / "hotspots.html").read_text()
 
 
+def test_hotspots_by_type_write_one_map_per_type(tmp_path):
+    result = runner.invoke(app, ["hotspots", "--incidents", str(DATA / "chicago_districts6_7_2019.csv"),
+                                 "--columns", "type=loc_cat", "--by-type", "--out", str(tmp_path),
+                                 "--permutations", "99", "--since", "2019-07-01"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "hotspots.geojson").exists()
+    assert (tmp_path / "street" / "hotspots.geojson").exists()
+    assert (tmp_path / "residence" / "hotspots.png").exists()
+
+
 def test_forecast_backtest_prints_the_table_and_writes_json(tmp_path):
     target = tmp_path / "out.json"
     result = runner.invoke(app, ["forecast", "--backtest", "--incidents", SAMPLE, "--json", str(target),
