@@ -18,7 +18,37 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+ERROR_ITEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationError", "type": "object", "required": ["field", "message"],
+    "properties": {"field": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Field"},
+                   "message": {"type": "string", "title": "Message"}},
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+    "properties": {"detail": {"type": "array", "title": "Detail",
+                              "items": {"$ref": "#/components/schemas/ValidationError"}}},
+}
+
+
+def _document_error_shape(app: FastAPI) -> None:
+    """The OpenAPI schema describes refusals as they are sent (``field``/``message``), not FastAPI's default."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["ValidationError"] = ERROR_ITEM_SCHEMA
+            schemas["HTTPValidationError"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _document_error_shape(app)
+
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": [{"field": exc.field, "message": exc.message}]}, status_code=exc.status)

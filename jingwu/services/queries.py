@@ -21,6 +21,9 @@ INCIDENT_COLUMNS = (
 )
 
 
+MAX_OFFSET = 2**31 - 1
+
+
 def mask_name(name: str | None) -> str | None:
     if not name:
         return name
@@ -71,8 +74,8 @@ def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[l
         q = q.where(c.status.in_(f.status))
     if f.open_only:
         q = q.where(c.status.in_(["received", "dispatched", "en_route", "on_scene", "cleared"]))
-    if f.priority:
-        q = q.where(c.priority.in_(f.priority))
+    if f.priority:  # only 1..4 exist; other numbers match nothing (and must not reach the database)
+        q = q.where(c.priority.in_([p for p in f.priority if 1 <= p <= 4] or [-1]))
     if f.station:
         q = q.where(c.station_code == f.station)
     if f.type_code:
@@ -82,7 +85,8 @@ def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[l
     if f.until:
         q = q.where(c.received_at < as_utc(f.until, "until"))
     total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-    rows = conn.execute(q.order_by(c.priority, c.received_at.desc()).limit(f.limit).offset(f.offset))
+    offset = min(f.offset, MAX_OFFSET)  # past any real table; keeps the number within a database integer
+    rows = conn.execute(q.order_by(c.priority, c.received_at.desc()).limit(f.limit).offset(offset))
     return [dict(r._mapping) for r in rows], total
 
 
