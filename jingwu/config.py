@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     token_ttl_s: int = 8 * 3600
     demo_password: str | None = None
+    drill_password: str | None = None
+    """Password of the account ``jingwu drill --against`` logs in with (or use --password-stdin)."""
     host: str = "127.0.0.1"
     port: int = 8000
     timezone: str = "Europe/Andorra"
@@ -50,6 +52,8 @@ class Settings(BaseSettings):
     # Retention of personal data, in days after the incident closed (see docs/security.md)
     retention_caller_days: int = Field(default=180, ge=1)
     retention_interval_s: int = Field(default=24 * 3600, ge=60, description="how often `serve` runs the purge")
+    surge_check_interval_s: int = 3600
+    """How often the server looks for surges (daily counts per station area × family)."""
     # Message bus: "memory" (in-process) or a nats:// URL
     bus_url: str = "memory"
     tile_url: str | None = None

@@ -1,5 +1,5 @@
-"""The FastAPI application: routers, error shape, body limit, and the background loops
-(outbox relay, stage timers) started and stopped with the app."""
+"""The FastAPI application: routers, error shape, security and body limits, and the outbox relay
+and background loops (``background.py``) started and stopped with the app."""
 
 from __future__ import annotations
 
@@ -14,37 +14,15 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jingwu import __version__
+from jingwu.api.background import background_jobs
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
-from jingwu.api.routes import audit, auth, events, geocode, incidents, majors, pages, reference, units
+from jingwu.api.routes import analysis, audit, auth, events, geocode, incidents, majors, pages, reference, units
 from jingwu.api.routes import map as map_routes
 from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.api.security import SecurityMiddleware
 from jingwu.config import get_settings
-from jingwu.services.retention import RetentionPolicy, run_retention
-from jingwu.services.timers import check_timers
 
 log = logging.getLogger(__name__)
-TIMER_PERIOD_S = 5.0
-
-
-async def _timer_loop(runtime: Runtime) -> None:
-    while True:
-        await asyncio.sleep(TIMER_PERIOD_S)
-        try:
-            await asyncio.to_thread(check_timers, runtime.deps)
-        except Exception:
-            log.exception("timer check failed")
-
-
-async def _retention_loop(runtime: Runtime) -> None:
-    """The personal-data purge, once at start-up and then every ``retention_interval_s``."""
-    policy = RetentionPolicy(caller_days=runtime.settings.retention_caller_days)
-    while True:
-        try:
-            await asyncio.to_thread(run_retention, runtime.deps, policy)
-        except Exception:
-            log.exception("retention run failed")
-        await asyncio.sleep(runtime.settings.retention_interval_s)
 
 
 def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
@@ -54,8 +32,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         # the collector's way, or a full collection lands on one request in ~50 (see docs/geo.md).
         gc.freeze()
         runtime.relay.start()
-        tasks = [asyncio.create_task(_timer_loop(runtime)), asyncio.create_task(_retention_loop(runtime))] \
-            if timers else []
+        tasks = [asyncio.create_task(job()) for job in background_jobs(runtime)] if timers else []
         try:
             yield
         finally:
@@ -69,7 +46,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
                   description="Public-safety command and service platform: 110 intake, dispatch, command centre.")
     app.state.runtime = runtime
     install_error_handlers(app)
-    for r in (auth, incidents, units, reference, events, majors, audit, geocode, map_routes, pages):
+    for r in (auth, incidents, units, reference, events, majors, audit, geocode, analysis, map_routes, pages):
         app.include_router(r.router)
     app.mount("/static", pages.static_files(), name="static")
     for router in extra_routers or []:

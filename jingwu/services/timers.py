@@ -29,7 +29,10 @@ def check_timers(deps: Dependencies) -> list[ev.TimerBreached]:
         states = [s for i in incidents for s in incident_timers(i, deps.catalogue.targets_for(i.priority), now)]
         states += checkin_timers(units, rules.checkin_interval_s, now)
         live = {s.key for s in states}
-        known = {r.key: r.level for r in conn.execute(select(t.timer_alerts))}
+        # The table also remembers analysis alerts (surge:…, near_repeat:…); timers own only theirs.
+        ta = t.timer_alerts.c
+        known = {r.key: r.level for r in conn.execute(
+            select(t.timer_alerts).where(ta.key.like("incident:%") | ta.key.like("unit:%")))}
         stale = [k for k in known if k not in live]
         if stale:
             conn.execute(delete(t.timer_alerts).where(t.timer_alerts.c.key.in_(stale)))

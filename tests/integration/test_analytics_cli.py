@@ -98,9 +98,8 @@ def test_analysis_routes_serve_the_hotspot_layer_and_surges(runtime):
     from fastapi.testclient import TestClient
 
     from jingwu.api.app import create_app
-    from jingwu.api.routes import analysis
 
-    app = create_app(runtime, timers=False, extra_routers=[analysis.router])
+    app = create_app(runtime, timers=False)
     with TestClient(app) as client:
         def token(user):
             r = client.post("/api/auth/token", data={"username": user, "password": PASSWORD})

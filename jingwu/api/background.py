@@ -1,0 +1,76 @@
+"""The loops a running server keeps going beside the requests: stage timers, the personal-data
+purge, surge alerts, and near-repeat checks on each new incident.
+
+With several nodes, only the node that relays the outbox (the leader) runs them, so alerts are
+raised once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from jingwu.api.runtime import Runtime
+from jingwu.bus.memory import Message
+from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts
+from jingwu.services.retention import RetentionPolicy, run_retention
+from jingwu.services.timers import check_timers
+
+log = logging.getLogger(__name__)
+TIMER_PERIOD_S = 5.0
+
+
+async def _every(runtime: Runtime, period_s: float, job: Callable[[], object], name: str,
+                 first_delay_s: float | None = None) -> None:
+    await asyncio.sleep(period_s if first_delay_s is None else first_delay_s)
+    while True:
+        if runtime.relay.is_leader():
+            try:
+                await asyncio.to_thread(job)
+            except Exception:
+                log.exception("%s failed", name)
+        await asyncio.sleep(period_s)
+
+
+async def _near_repeats(runtime: Runtime) -> None:
+    """Checks each new incident against recent ones of its family nearby (a near-repeat series)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10_000)
+
+    def on_event(message: Message) -> None:
+        incident_id = message.get("incident_id")
+        if incident_id:
+            loop.call_soon_threadsafe(_offer, queue, str(incident_id))
+
+    unsubscribe = runtime.bus.subscribe(on_event, lambda m: m.get("kind") == "IncidentReceived")
+    try:
+        while True:
+            incident_id = await queue.get()
+            if not runtime.relay.is_leader():
+                continue
+            try:
+                await asyncio.to_thread(raise_near_repeat_alert, runtime.deps, incident_id)
+            except Exception:
+                log.exception("near-repeat check failed for %s", incident_id)
+    finally:
+        unsubscribe()
+
+
+def _offer(queue: asyncio.Queue[str], item: str) -> None:
+    if not queue.full():  # under a flood, skip checks rather than hold memory without bound
+        queue.put_nowait(item)
+
+
+def background_jobs(runtime: Runtime) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+    settings = runtime.settings
+    policy = RetentionPolicy(caller_days=settings.retention_caller_days)
+    return [
+        lambda: _every(runtime, TIMER_PERIOD_S, lambda: check_timers(runtime.deps), "timer check"),
+        lambda: _every(runtime, settings.retention_interval_s, lambda: run_retention(runtime.deps, policy),
+                       "retention run", first_delay_s=0),
+        lambda: _every(runtime, settings.surge_check_interval_s, lambda: raise_surge_alerts(runtime.deps),
+                       "surge check", first_delay_s=30),
+        lambda: _near_repeats(runtime),
+    ]

@@ -1,0 +1,91 @@
+"""Early warning (預警) on the bus: surge and near-repeat alerts about places and times become
+``AnalysisAlert`` events, through the outbox like every other change, so the command map shows them.
+
+Each alert is reported once: its key is kept in the ``timer_alerts`` table (the store of alerts
+already raised), so a restart or a second run does not repeat it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select
+
+from jingwu.analytics.records import IncidentRecords
+from jingwu.domain import events as ev
+from jingwu.domain.access import SYSTEM
+from jingwu.services.analysis import near_repeats_for, recent_surges
+from jingwu.services.dependencies import Dependencies
+from jingwu.store import tables as t
+from jingwu.store.unit_of_work import UnitOfWork, read_connection
+
+log = logging.getLogger(__name__)
+SURGE_METHODS_REPORTED = ("ears_c2", "poisson_cusum")
+"""C2 and CUSUM: the best sensitivity / false-alarm balance in the injected-outbreak evaluation
+(docs/analytics.md); C3 alarms too often to push to a live map."""
+
+
+def _new_keys(uow: UnitOfWork, keys: list[str], now: datetime) -> set[str]:
+    if not keys:
+        return set()
+    known = {r.key for r in uow.conn.execute(select(t.timer_alerts.c.key).where(t.timer_alerts.c.key.in_(keys)))}
+    fresh = [k for k in dict.fromkeys(keys) if k not in known]
+    if fresh:
+        uow.conn.execute(insert(t.timer_alerts), [{"key": k[:120], "level": "alert", "at": now} for k in fresh])
+    return set(fresh)
+
+
+def raise_surge_alerts(deps: Dependencies, days: int = 1, history_days: int = 60) -> list[ev.AnalysisAlert]:
+    """Daily counts per station area × family against their recent history; new surges are published."""
+    now = deps.clock()
+    with read_connection(deps.engine) as conn:
+        alerts = [a for a in recent_surges(conn, SYSTEM, now, days=days, history_days=history_days)
+                  if a.method in SURGE_METHODS_REPORTED]
+    if not alerts:
+        return []
+    out = []
+    with deps.uow() as uow:
+        keyed = {f"surge:{a.area}:{a.family}:{a.at:%Y%m%d}:{a.method}": a for a in alerts}
+        for key in _new_keys(uow, list(keyed), now):
+            a = keyed[key]
+            event = ev.AnalysisAlert(
+                at=now, actor="system", station_code=a.area if a.area in deps.org else None, alert_kind="surge",
+                area=a.area, family=a.family,
+                detail={"method": a.method, "day": a.at.isoformat(), "observed": a.observed,
+                        "expected": round(a.expected, 2), "statistic": round(a.statistic, 2)},
+            )
+            uow.emit(event)
+            out.append(event)
+        uow.commit()
+    return out
+
+
+def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,
+                            days: float = 14.0) -> ev.AnalysisAlert | None:
+    """A new incident near recent ones of its family (a near-repeat series): one alert per incident."""
+    c = t.incidents.c
+    with read_connection(deps.engine) as conn:
+        row = conn.execute(select(c.received_at, c.lat, c.lon, c.type_code, c.family, c.source, c.station_code,
+                                  c.priority).where(c.id == incident_id)).first()
+        if row is None:
+            return None
+        new = IncidentRecords.from_rows([dict(row._mapping)])
+        found = near_repeats_for(conn, SYSTEM, new, row.received_at - timedelta(microseconds=1),
+                                 distance_m=distance_m, days=days)
+    if not found:
+        return None
+    a = found[0]
+    now = deps.clock()
+    with deps.uow() as uow:
+        if not _new_keys(uow, [f"near_repeat:{incident_id}"], now):
+            return None
+        event = ev.AnalysisAlert(
+            at=now, actor="system", station_code=row.station_code, alert_kind="near_repeat",
+            area=row.station_code or "", family=a.family,
+            detail={"incident_id": incident_id, "lat": a.lat, "lon": a.lon, "recent": a.recent,
+                    "distance_m": a.distance_m, "days": a.days},
+        )
+        uow.emit(event)
+        uow.commit()
+    return event

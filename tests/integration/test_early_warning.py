@@ -1,0 +1,76 @@
+"""Surge and near-repeat alerts become AnalysisAlert events on the bus, once each."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from jingwu.api.runtime import Runtime
+from jingwu.domain.access import SYSTEM
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.incident import Source
+from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts
+from jingwu.services.intake import ReceiveCall, receive_call
+from jingwu.store import tables as t
+
+ALV = GeoPoint(42.5063, 1.5218)
+ENCAMP = GeoPoint(42.5360, 1.5837)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def call(runtime: Runtime, clock: Clock, at: datetime, type_code: str, where: GeoPoint) -> str:
+    clock.now = at
+    return receive_call(runtime.deps, SYSTEM, ReceiveCall(type_code, where, source=Source.PUBLIC_CALL)).incident.id
+
+
+def outbox_alerts(runtime: Runtime) -> list[dict]:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.payload).where(t.outbox.c.kind == "AnalysisAlert")).all()
+    return [r.payload for r in rows]
+
+
+def test_near_repeat_alert_once_for_a_series(runtime: Runtime) -> None:
+    clock = Clock(datetime(2026, 11, 20, 21, 0, tzinfo=UTC))
+    runtime.deps.clock = clock
+    first = call(runtime, clock, clock.now, "BURGLARY", ALV)
+    assert raise_near_repeat_alert(runtime.deps, first) is None  # nothing before it
+    nearby = GeoPoint(ALV.lat + 0.0005, ALV.lon)  # ~55 m away
+    second = call(runtime, clock, clock.now + timedelta(days=2), "THEFT", nearby)  # same family: property
+    alert = raise_near_repeat_alert(runtime.deps, second)
+    assert alert is not None and alert.alert_kind == "near_repeat" and alert.family == "property"
+    assert alert.detail["incident_id"] == second and alert.detail["recent"] == 1
+    assert raise_near_repeat_alert(runtime.deps, second) is None  # reported once
+    far = call(runtime, clock, clock.now + timedelta(hours=1), "THEFT", ENCAMP)
+    assert raise_near_repeat_alert(runtime.deps, far) is None
+    other_family = call(runtime, clock, clock.now + timedelta(hours=1), "ASSAULT", nearby)
+    assert raise_near_repeat_alert(runtime.deps, other_family) is None
+    assert [a["alert_kind"] for a in outbox_alerts(runtime)] == ["near_repeat"]
+
+
+def test_surge_alert_for_a_busy_day(runtime: Runtime) -> None:
+    rng = random.Random(3)
+    start = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    clock = Clock(start)
+    runtime.deps.clock = clock
+    for day in range(60):  # a quiet history: about one noise complaint a day in Encamp
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            at = start + timedelta(days=day, minutes=rng.randint(0, 600))
+            call(runtime, clock, at, "NOISE", GeoPoint(ENCAMP.lat + rng.uniform(-.003, .003), ENCAMP.lon))
+    busy = start + timedelta(days=60)
+    for k in range(12):
+        call(runtime, clock, busy + timedelta(minutes=20 * k), "NOISE", ENCAMP)
+    clock.now = busy + timedelta(hours=8)
+    alerts = raise_surge_alerts(runtime.deps)
+    assert alerts, "twelve complaints after a quiet two months must raise a surge"
+    assert {(a.area, a.family) for a in alerts} == {("AD-03-S1", "public_order")}
+    assert all(a.detail["observed"] == 12 for a in alerts)
+    assert raise_surge_alerts(runtime.deps) == []  # the same surge is not raised twice
