@@ -206,13 +206,12 @@ class RoadTravelTimes:
             first, last = nodes[0], nodes[-1]
             metres += haversine_m(GeoPoint(*unit_road), GeoPoint(float(net.lat[first]), float(net.lon[first])))
             metres += haversine_m(GeoPoint(float(net.lat[last]), float(net.lon[last])), GeoPoint(*goal_road))
-        coords = [[origin.point.lon, origin.point.lat], [unit_road[1], unit_road[0]]]
-        if nodes:
-            coords += np.column_stack([net.lon[nodes], net.lat[nodes]]).tolist()
-        coords += [[goal_road[1], goal_road[0]], [target.point.lon, target.point.lat]]
-        deduped = [c for k, c in enumerate(coords) if k == 0 or c != coords[k - 1]]
-        if len(deduped) == 1:
-            deduped.append(deduped[0])
+        body = np.column_stack([net.lon[nodes], net.lat[nodes]]).tolist() if nodes else []
+        coords = _joined(
+            [[origin.point.lon, origin.point.lat], [unit_road[1], unit_road[0]]],
+            body,
+            [[goal_road[1], goal_road[0]], [target.point.lon, target.point.lat]],
+        )
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -220,7 +219,7 @@ class RoadTravelTimes:
             straight_distance_m=float(straight),
             method="road",
             note="",
-            route={"type": "LineString", "coordinates": deduped},
+            route={"type": "LineString", "coordinates": coords},
         )
 
     def _edges_along(self, path: np.ndarray) -> np.ndarray:
@@ -256,6 +255,20 @@ class RoadTravelTimes:
         return SnappedArrays(*(column[index] for column in table))
 
 
+def _joined(start: list[list[float]], body: list[list[float]], end: list[list[float]]) -> list[list[float]]:
+    """Concatenate route parts, dropping repeated points where they meet (road nodes never repeat)."""
+    out: list[list[float]] = []
+    for c in start:
+        if not out or out[-1] != c:
+            out.append(c)
+    if body:
+        out.extend(body[1:] if body[0] == out[-1] else body)
+    for c in end:
+        if out[-1] != c:
+            out.append(c)
+    return out if len(out) > 1 else out * 2
+
+
 def _best(candidates: np.ndarray, eta: np.ndarray, origins: Sequence[UnitOrigin], want: int) -> list[int]:
     """The ``want`` fastest candidates (ties by unit id), without sorting all of them."""
     if len(candidates) > want:
@@ -287,11 +300,12 @@ class PathTree:
             owner, k, metres = known[here]
             return owner[k:], metres
         walk: list[int] = []
+        step = pred.item  # a Python int per call, cheaper than indexing a numpy array
         v = here
         joined = False
         while True:
             walk.append(v)
-            w = int(pred[v])
+            w = step(v)
             if w == root or w < 0:
                 break
             if w in known:
