@@ -59,7 +59,8 @@ def test_password_rules_refuse(password: str) -> None:
         check_password_rules(password, "dispatcher")
 
 
-@pytest.mark.parametrize("password", ["correct horse battery staple", "Correct-horse-7", "警務密碼是一句很長很長的話呢"])
+@pytest.mark.parametrize("password", ["correct horse battery staple", "Correct-horse-7",
+                                      "警務密碼是一句很長很長的話呢"])
 def test_password_rules_accept_length_not_composition(password: str) -> None:
     check_password_rules(password, "dispatcher")
 

@@ -42,7 +42,7 @@ def _seal_unchained() -> None:
         if r.hash is not None and r.prev_hash == prev:
             prev = r.hash
             continue
-        digest = entry_hash(prev, r._mapping)
+        digest = entry_hash(prev, dict(r._mapping))
         conn.execute(sa.update(log).where(log.c.seq == r.seq).values(prev_hash=prev, hash=digest))
         prev = digest
 
