@@ -93,6 +93,8 @@ def is_driving_way(tags: Mapping[str, str]) -> bool:
         return False
     if highway == "service" and tags.get("service") in EXCLUDED_SERVICE:
         return False
+    if tags.get("emergency") in ("yes", "designated"):  # closed to the public, open to police cars
+        return True
     for key in ("motor_vehicle", "motorcar", "vehicle", "access"):
         if key in tags:
             return tags[key] not in NO_ACCESS

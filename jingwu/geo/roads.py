@@ -22,7 +22,8 @@ from scipy.sparse.csgraph import connected_components
 
 from jingwu.geo.osm_reader import NamedPlace, OsmRoads, read_roads
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""Bump when reading or building changes what a file turns into, so old caches are not trusted."""
 
 ROAD_CLASSES: tuple[str, ...] = (
     "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified",

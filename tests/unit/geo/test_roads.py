@@ -6,7 +6,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from jingwu.geo.osm_reader import oneway_rule, parse_maxspeed
+from jingwu.geo.osm_reader import is_driving_way, oneway_rule, parse_maxspeed
 from jingwu.geo.roads import RoadSettings, load_road_network, shipped_andorra
 
 OSM_XML = """<?xml version='1.0' encoding='UTF-8'?>
@@ -36,6 +36,11 @@ def test_tags_are_read_like_routers_do():
     assert oneway_rule({"junction": "roundabout"}) == 1
     assert oneway_rule({"highway": "motorway"}) == 1
     assert oneway_rule({"highway": "motorway", "oneway": "no"}) == 0
+    assert not is_driving_way({"highway": "residential", "access": "private"})
+    assert is_driving_way({"highway": "residential", "access": "no", "emergency": "yes"})
+    assert is_driving_way({"highway": "residential", "access": "no", "motor_vehicle": "yes"})
+    assert not is_driving_way({"highway": "service", "service": "parking_aisle"})
+    assert not is_driving_way({"highway": "footway"})
 
 
 def test_osm_xml_and_gzip_give_driving_graph_with_oneways(tmp_path):
