@@ -336,7 +336,9 @@ def load_road_network(path: Path, cache_dir: Path | None = None, settings: RoadS
                 return read_network(cached)
             except (OSError, ValueError, KeyError):
                 cached.unlink(missing_ok=True)  # a torn or stale cache is rebuilt, never trusted
+    started = time.perf_counter()
     network = network_from_osm(read_roads(path), settings, source=str(path), sha256=sha)
+    network = replace(network, report=replace(network.report, build_s=round(time.perf_counter() - started, 3)))
     if cached is not None:
         save_network(network, cached)
     return network
