@@ -25,3 +25,8 @@ def intake(
     from jingwu.cli.bench_intake import intake as run
 
     run(clients, seconds, backend, pg_url, port, json_out, workers, nats_url)
+
+
+from jingwu.cli import bench_ui  # noqa: E402  (the browser benchmark; playwright is imported when run)
+
+app.command("ui")(bench_ui.ui)

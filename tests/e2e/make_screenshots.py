@@ -25,8 +25,6 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, LiveServer, st
 
 TYPES = ["BURGLARY", "THEFT", "NOISE", "TRAFFIC_ACCIDENT", "ASSAULT", "DOMESTIC_DISPUTE", "SUSPICIOUS_PERSON",
          "ROBBERY_IN_PROGRESS", "DRUNK_DRIVING", "MISSING_PERSON", "FIRE"]
-STREETS = ["Avinguda Meritxell", "Avinguda Carlemany", "Carrer Major", "Avinguda Prat de la Creu", "Carrer Doctor Vilanova",
-           "Avinguda de les Nacions Unides", "Plaça Major", "Carrer de la Constituciò", "Avinguda del Consell General"]
 
 
 def _client(server: LiveServer, username: str) -> httpx.Client:

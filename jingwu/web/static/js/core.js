@@ -63,8 +63,10 @@ export function goLogin() {
   location.assign(`/?next=${next}`);
 }
 
+// The page a role starts on; null for roles with no page here (auditor, clerk, mediator, resident).
 export function landingFor(role) {
-  return { call_taker: "/calltaker", dispatcher: "/console", officer: "/terminal" }[role] || "/map";
+  if (["commander", "admin", "analyst"].includes(role)) return "/map";
+  return { call_taker: "/calltaker", dispatcher: "/console", officer: "/terminal" }[role] || null;
 }
 
 // Pages a role may open (the API enforces the data; this only hides links that would be empty).
@@ -206,7 +208,7 @@ function header(title) {
   if (!bar) return;
   bar.replaceChildren();
   if (title) document.title = `警務 jingwu · ${t(title)}`;
-  bar.append(el("a", { class: "brand", href: landingFor(me?.role) }, "警務 jingwu"));
+  bar.append(el("a", { class: "brand", href: landingFor(me?.role) || "/" }, "警務 jingwu"));
   const nav = el("nav", { "aria-label": "pages" });
   for (const p of PAGES) {
     if (!me || !p.roles.includes(me.role)) continue;
@@ -261,7 +263,7 @@ export async function start({ title, anonymous = false, roles = null } = {}) {
       me = JSON.parse(cached); // offline start of the terminal
     }
     if (roles && !roles.includes(me.role)) {
-      location.assign(landingFor(me.role));
+      location.assign(landingFor(me.role) || "/");
       await leaving();
     }
   }

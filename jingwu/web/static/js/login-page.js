@@ -12,9 +12,15 @@ $("#login-form").addEventListener("submit", async (e) => {
   err.hidden = true;
   try {
     const out = await api("/api/auth/token", { method: "POST", form: { username: $("#username").value, password: $("#password").value } });
+    const landing = landingFor(out.role);
+    if (!landing) {
+      err.textContent = t("login.no_page");
+      err.hidden = false;
+      return;
+    }
     saveToken(out.access_token, out.role);
     const next = new URLSearchParams(location.search).get("next");
-    location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : landingFor(out.role));
+    location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : landing);
   } catch (ex) {
     err.textContent = ex.status === 401 ? t("login.failed") : ex.message;
     err.hidden = false;

@@ -111,7 +111,7 @@ window.addEventListener("jingwu:lang", () => {
   if (selected.kind === "unit") showUnit(selected.id);
 });
 
-const org = await drawBaseMap(map, { onStation: (code) => { $("#f-station").value = code; $("#filters").dispatchEvent(new Event("change")); } });
+const org = await drawBaseMap(map);
 await loadAndFollow(board, renderer);
 fillFilters(org);
 legend();

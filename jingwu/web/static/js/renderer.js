@@ -34,7 +34,9 @@ export class Renderer {
     const change = this.pending;
     this.pending = null;
     if (!change) return;
+    const began = performance.now();
     this.render(change);
-    window.dispatchEvent(new CustomEvent("jingwu:rendered", { detail: { incidents: [...change.incidents], units: [...change.units], at: Date.now() } }));
+    const ms = performance.now() - began;
+    window.dispatchEvent(new CustomEvent("jingwu:rendered", { detail: { incidents: [...change.incidents], units: [...change.units], at: Date.now(), ms } }));
   }
 }
