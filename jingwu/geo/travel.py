@@ -93,17 +93,21 @@ class RoadTravelTimes:
         on = snaps.on_network
         weights = self.network.weights(self.traffic.factors_at(at))
         bound = self._first_bound(straight[on], want, max_seconds)
-        while True:
+        eta, via = np.full(len(lat), np.inf), np.full(len(lat), -1, dtype=np.int64)
+        searched = None
+        while on.any():
             eta, via, searched = self._search(weights, target, snaps, bound)
             reached = on & (eta <= bound)
             if reached.sum() >= want or bound >= max_seconds:
                 break
             bound = min(max_seconds, bound * 2.5)
+        reached = on & (eta <= bound)
         if reached.sum() >= want:
             self._learn(straight[on], eta[on], want)
         found: list[TravelEstimate] = []
-        tree = PathTree(self, searched)
+        tree = PathTree(self, searched) if searched is not None else None
         for i in _best(np.flatnonzero(reached & (eta <= max_seconds)), eta, origins, want):
+            assert tree is not None  # reached units imply a search was made
             args = (float(eta[i]), int(via[i]), float(straight[i]))
             found.append(self._road_estimate(origins[i], i, *args, snaps, target, tree))
         guess = straight / self.fallback.speed_ms
