@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jingwu.api.app import create_app
-from jingwu.api.routes import geocode
 from jingwu.api.runtime import build_runtime
 from jingwu.config import Settings
 from jingwu.geo.road_services import RoadServices, load_road_services
@@ -26,8 +25,8 @@ def roads(tmp_path_factory: pytest.TempPathFactory) -> RoadServices:
 def road_client(roads, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     engine, url = fresh_engine("sqlite", tmp_path, tmp_path_factory)
     settings = Settings(database_url=url, data_dir=tmp_path, secret_key="test-secret-" + "x" * 32)
-    runtime = build_runtime(settings, engine=engine, migrate=False, travel=roads.travel, places=roads.geocoder)
-    app = create_app(runtime, timers=False, extra_routers=[geocode.router])
+    runtime = build_runtime(settings, engine=engine, migrate=False, roads=roads)
+    app = create_app(runtime, timers=False)
     with TestClient(app) as client:
         yield client
     runtime.close()
