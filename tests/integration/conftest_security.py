@@ -44,6 +44,8 @@ class World:
     """A dispatcher at AD-03-S1 (Encamp)."""
     cmd: dict[str, str]
     """A commander at AD-03-S1, who may escalate."""
+    ana: dict[str, str]
+    """An analyst at AD-03-S1."""
     other: str
     other_2: str
     other_major: str
@@ -53,7 +55,9 @@ class World:
 def build_world(client: TestClient, runtime: Runtime) -> World:
     add_station_user(runtime, "enc_disp", Role.DISPATCHER)
     add_station_user(runtime, "enc_cmd", Role.COMMANDER)
+    add_station_user(runtime, "enc_ana", Role.ANALYST)
     admin, disp, cmd = bearer(client, "admin"), bearer(client, "enc_disp"), bearer(client, "enc_cmd")
+    ana = bearer(client, "enc_ana")
 
     def create(h: dict[str, str], body: dict[str, Any]) -> str:
         r = client.post("/api/incidents", json=body, headers=h)
@@ -67,7 +71,7 @@ def build_world(client: TestClient, runtime: Runtime) -> World:
     m = client.post(f"/api/incidents/{third}/escalate", json={"title": "market fire"}, headers=admin)
     assert m.status_code == 201, m.text
     own = create(disp, {"type": "THEFT", "location": ENCAMP, "caller": {"name": "Pere", "phone": "+376 655555"}})
-    return World(admin, disp, cmd, other, other_2, str(m.json()["id"]), own)
+    return World(admin, disp, cmd, ana, other, other_2, str(m.json()["id"]), own)
 
 
 def walk_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:

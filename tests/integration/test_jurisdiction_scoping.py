@@ -31,6 +31,7 @@ from tests.integration.conftest_security import (
 )
 
 Case = Callable[[TestClient, World], None]
+EMPTY = "AD-06-S1"  # Sant Julià: no incident in the test world
 ROUTE_CASES: dict[tuple[str, str], Case] = {}
 
 
@@ -185,6 +186,33 @@ def _events(c: TestClient, w: World) -> None:
                 break
     assert all(m.get("station_code") == OWN for m in seen), seen
     assert other not in {m.get("incident_id") for m in seen}
+
+
+def _same_as_empty_station(c: TestClient, w: World, path: str, **params: Any) -> None:
+    """Asking for the other station gives exactly what a station without any incident gives."""
+    other = c.get(path, params={**params, "station": OTHER}, headers=w.ana)
+    empty = c.get(path, params={**params, "station": EMPTY}, headers=w.ana)
+    assert (other.status_code, other.content) == (empty.status_code, empty.content), other.text[:300]
+    mine = c.get(path, params=params, headers=w.ana)
+    own = c.get(path, params={**params, "station": OWN}, headers=w.ana)
+    assert (mine.status_code, mine.content) == (own.status_code, own.content), "unfiltered = own station only"
+
+
+@case("GET", "/api/analysis/hotspots")
+def _hotspots(c: TestClient, w: World) -> None:
+    _same_as_empty_station(c, w, "/api/analysis/hotspots", permutations=99)
+
+
+@case("GET", "/api/analysis/forecast")
+def _forecast(c: TestClient, w: World) -> None:
+    _same_as_empty_station(c, w, "/api/analysis/forecast", model="naive", history_days=30)
+
+
+@case("GET", "/api/analysis/surges")
+def _surges(c: TestClient, w: World) -> None:
+    r = c.get("/api/analysis/surges", params={"days": 31}, headers=w.ana)
+    assert r.status_code == 200, r.text
+    assert OTHER not in {a["area"] for a in r.json()} and "AD-07" not in {a["area"] for a in r.json()}
 
 
 NOT_SCOPED: dict[tuple[str, str], str] = {
