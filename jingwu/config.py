@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     roads_enabled: bool = True
     """Off: recommendations fall back to straight-line ETAs, flagged as such; no geocoding."""
     snap_max_distance_m: float = 300.0
+    off_road_speed_kmh: float = 10.0
+    """Speed assumed between a point and the road it snaps to (driveways, squares, footpaths)."""
+    traffic_table: Path | None = None
+    """JSON table of time-of-day travel-time factors per road class (docs/geo.md); None = built-in."""
     # Abuse resistance (token buckets per process; see docs/security.md)
     rate_limits: bool = True
     login_rate_per_minute: float = 10.0

@@ -18,6 +18,7 @@ from jingwu.domain.places import AddressResolver
 from jingwu.domain.travel import TravelTimeEstimator
 from jingwu.geo.road_services import RoadServices, load_road_services
 from jingwu.geo.straight_line import StraightLineTravelTimes
+from jingwu.geo.traffic import TrafficTable
 from jingwu.services.catalogue import load_catalogue
 from jingwu.services.dependencies import Dependencies, DispatchRules
 from jingwu.services.organisation import load_org_tree
@@ -60,7 +61,8 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
     if roads is None and settings.roads_enabled and travel is None:
         roads = load_road_services(
             settings.road_network, settings.data_dir / "roads", timezone=settings.timezone,
-            snap_max_distance_m=settings.snap_max_distance_m,
+            traffic=TrafficTable.from_json(settings.traffic_table) if settings.traffic_table else None,
+            snap_max_distance_m=settings.snap_max_distance_m, off_road_speed_kmh=settings.off_road_speed_kmh,
             straight_line_speed_kmh=settings.straight_line_speed_kmh,
         )
         log.info("road network ready in %.2f s", roads.ready_s)
