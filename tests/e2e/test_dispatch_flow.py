@@ -63,8 +63,20 @@ def test_call_handled_end_to_end(live_server: LiveServer, login: Login) -> None:
     assert incident_id
 
     # Dispatcher: the call is in the queue without a reload, within a second.
-    row = dispatcher.wait_for_selector(f"#queue-rows tr[data-id='{incident_id}']", timeout=1000)
-    row.click()
+    dispatcher.wait_for_selector(f"#queue-rows tr[data-id='{incident_id}']", timeout=1000)
+
+    # Commander: the map counts it and shows it; a click gives the details; the filters apply.
+    expect(commander.locator("#c-open")).to_have_text("1")
+    circles = commander.locator(".leaflet-incidents-pane path.leaflet-interactive")
+    expect(circles).to_have_count(1)
+    circles.first.click()
+    expect(commander.locator("#details")).to_contain_text(incident_id)
+    commander.select_option("#f-priority", "1")
+    expect(circles).to_have_count(0)
+    commander.select_option("#f-priority", "")
+    expect(circles).to_have_count(1)
+
+    dispatcher.click(f"#queue-rows tr[data-id='{incident_id}']")
     first = dispatcher.locator(".recs li").first
     expect(first.locator("b")).to_have_text(OFFICER_CALL_SIGN)
     first.locator("button[data-assign]").click()

@@ -34,7 +34,9 @@ function renderQueue() {
       el("td", {}, el("span", { class: "timer", dataset: { timer: inc.id } })));
     return tr;
   });
+  const focused = document.activeElement?.closest?.("#queue-rows tr")?.dataset.id;
   body.replaceChildren(...rows);
+  if (focused) body.querySelector(`tr[data-id="${CSS.escape(focused)}"]`)?.focus();
   $("#queue-count").textContent = `(${order.length})`;
   const more = $("#queue-more");
   more.hidden = order.length <= QUEUE_ROWS;
@@ -137,7 +139,7 @@ async function select(id) {
 let panelTimer = null;
 const renderer = new Renderer((change) => {
   layers.apply(change);
-  renderQueue();
+  if (change.reset || change.incidents.size) renderQueue(); // a unit moving leaves the queue as it is
   if (selected && (change.incidents.has(selected) || change.reset)) {
     clearTimeout(panelTimer);
     panelTimer = setTimeout(refreshPanel, 150);
