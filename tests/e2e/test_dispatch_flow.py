@@ -104,7 +104,7 @@ def _status_class(status: str) -> Any:
     return re.compile(rf"\bst-{status}\b")
 
 
-def test_offline_action_is_replayed_once(live_server: LiveServer, login: Login) -> None:
+def test_offline_terminal_replays_its_action_once(live_server: LiveServer, login: Login) -> None:
     with live_server.api("dispatcher") as api:
         base = next(u for u in api.get("/api/units").json() if u["id"] == OFFICER_UNIT)
         r = api.post("/api/incidents", json={"type": "NOISE", "location": {"lat": base["lat"], "lon": base["lon"]}},
@@ -117,7 +117,15 @@ def test_offline_action_is_replayed_once(live_server: LiveServer, login: Login) 
     officer = login("officer", phone=True)
     expect(officer.locator("#assignment-body")).to_have_attribute("data-incident", incident_id)
 
+    for _ in range(100):  # the service worker takes over the page once it has cached the terminal
+        if officer.evaluate("Boolean(navigator.serviceWorker.controller)"):
+            break
+        officer.wait_for_timeout(100)
+
     officer.context.set_offline(True)
+    officer.reload()  # the installed terminal opens without network, from the service worker's cache
+    officer.wait_for_selector("body[data-ready='1']")
+    expect(officer.locator("#assignment-body")).to_have_attribute("data-incident", incident_id)
     officer.click("#btn-en_route")
     expect(officer.locator("#outbox")).to_have_attribute("data-count", "1")
     expect(officer.locator("#unit-status")).to_have_class("chip st-en_route")  # shown at once, sent later
