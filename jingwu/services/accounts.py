@@ -95,47 +95,50 @@ def authenticate(engine: Engine, username: str, password: str, now: datetime,
     """The account if the password is right and the account usable; every attempt is audited.
 
     Unknown users, disabled and locked accounts cost one hash verification like a real attempt, so
-    the time taken does not tell which it was; the audit record says which.
+    the time taken does not tell which it was; the audit record says which. The slow hash runs
+    before the write transaction, so logins never hold the database's write lock while hashing.
     """
+    with engine.connect() as conn:
+        seen = conn.execute(select(t.users.c.password_hash).where(t.users.c.username == username)).first()
+    stored = seen.password_hash if seen is not None else _DUMMY_HASH
+    try:
+        matches = len(password) <= MAX_PASSWORD and _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        matches = False
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.info["begin_mode"] = "IMMEDIATE"  # read-then-write: take the write lock up front
         try:
             with conn.begin():
-                return _authenticate(conn, username, password, now, request_id)
+                return _record_attempt(conn, username, stored, matches, now, request_id)
         finally:
             conn.info.pop("begin_mode", None)
 
 
-def _authenticate(conn: Connection, username: str, password: str, now: datetime,
-                  request_id: str | None) -> Account | None:
-    r = conn.execute(select(t.users).where(t.users.c.username == username)).first()
+def _record_attempt(conn: Connection, username: str, checked_hash: str, matches: bool, now: datetime,
+                    request_id: str | None) -> Account | None:
+    u = t.users.c
+    r = conn.execute(select(t.users).where(u.username == username)).first()
     ok = False
     reason = "unknown user"
-    stored = r.password_hash if r is not None else _DUMMY_HASH
-    try:
-        matches = len(password) <= MAX_PASSWORD and _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        matches = False
     if r is not None:
         if r.disabled:
             reason = "disabled"
         elif r.locked_until is not None and r.locked_until > now:
             reason = "locked"
-        elif matches:
+        elif matches and r.password_hash == checked_hash:  # not changed while we were hashing
             ok = True
         else:
             reason = "bad password"
         if ok:
-            conn.execute(update(t.users).where(t.users.c.username == username)
-                         .values(failed_logins=0, locked_until=None))
+            conn.execute(update(t.users).where(u.username == username).values(failed_logins=0, locked_until=None))
         elif reason == "bad password":
-            fails = r.failed_logins + 1
+            fails = conn.execute(update(t.users).where(u.username == username)
+                                 .values(failed_logins=u.failed_logins + 1).returning(u.failed_logins)).scalar_one()
             delay = lock_delay_s(fails)
-            locked = now + timedelta(seconds=delay) if delay is not None else None
-            conn.execute(update(t.users).where(t.users.c.username == username)
-                         .values(failed_logins=fails, locked_until=locked))
-            if locked is not None:
+            if delay is not None:
+                conn.execute(update(t.users).where(u.username == username)
+                             .values(locked_until=now + timedelta(seconds=delay)))
                 reason = f"bad password; locked for {delay} s"
     audit_chain.append(conn, [{
         "at": now, "actor": username[:64], "action": "login.ok" if ok else "login.failed", "object_type": "user",

@@ -3,10 +3,13 @@ delay, revocation, masking and reveal, body size, and cross-origin WebSockets.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -20,6 +23,7 @@ from jingwu.services.accounts import disable_user, lock_delay_s
 from jingwu.store import tables as t
 from tests.conftest import PASSWORD, Login
 from tests.integration.conftest_security import ALV
+from tests.integration.live_server import serving
 
 CALL = {"type": "THEFT", "location": ALV, "caller": {"name": "Joan Puig", "phone": "+376 612345"}}
 
@@ -175,3 +179,26 @@ def test_cookie_websocket_from_another_origin_is_refused(client: TestClient) -> 
     assert refused.value.code == 4401
     with client.websocket_connect("/api/events", headers={"Origin": "http://testserver"}) as ws:
         assert ws.receive_json()["kind"] == "hello"
+
+
+def test_concurrent_failed_logins_all_count(runtime: Runtime) -> None:
+    """Failures racing on a real server each count (an atomic increment), so the lock cannot be dodged."""
+    runtime.settings = runtime.settings.model_copy(update={"rate_limits": False})
+    attempts = 8
+    barrier = threading.Barrier(attempts)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            barrier.wait()
+            return c.post("/api/auth/token", data={"username": "analyst", "password": "Wrong-pass-1"}).status_code
+
+    with serving(create_app(runtime, timers=False)) as base, ThreadPoolExecutor(attempts) as pool:
+        codes = list(pool.map(attempt, range(attempts)))
+    assert codes == [401] * attempts
+    with runtime.engine.connect() as conn:
+        row = conn.execute(select(t.users).where(t.users.c.username == "analyst")).one()
+    reasons = [d["reason"] for a, d in audit_actions(runtime, "analyst") if a == "login.failed"]
+    assert len(reasons) == attempts
+    counted = sum(1 for r in reasons if r.startswith("bad password"))
+    assert row.failed_logins == counted >= 5, "no failure was lost to a race"
+    assert row.locked_until is not None and reasons.count("locked") == attempts - counted
