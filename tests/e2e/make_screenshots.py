@@ -12,6 +12,7 @@ import argparse
 import random
 import shutil
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,18 @@ def busy_shift(server: LiveServer, n: int = 36, seed: int = 7) -> dict[str, Any]
     types = {t["code"] for t in api.get("/api/incident-types").json()["types"]}
     bases = [u["base"] for u in api.get("/api/org").json() if u["level"] == "station" and u["base"]]
     made: list[str] = []
+    real_clock = server.runtime.deps.clock
     for i in range(n):
+        # calls taken a little while ago, so the console's stage timers show amber and red
+        ago = timedelta(seconds=rng.choice([0, 0, 0, 55, 90, 400, 1000]))
+        server.runtime.deps.clock = lambda ago=ago: real_clock() - ago
         base = rng.choice(bases)
         loc = {"lat": base["lat"] + rng.uniform(-0.008, 0.008), "lon": base["lon"] + rng.uniform(-0.01, 0.01)}
         body = {"type": rng.choice([t for t in TYPES if t in types]), "location": loc, "description": "drill"}
         r = api.post("/api/incidents", json=body, headers={"Idempotency-Key": f"shot-{seed}-{i}"})
         if r.status_code in (200, 201):
             made.append(r.json()["id"])
+    server.runtime.deps.clock = real_clock
     for k, inc in enumerate(made[: n // 2]):
         recs = api.get(f"/api/incidents/{inc}/recommendations", params={"limit": 1}).json()
         recs = [r for r in recs if r["unit_id"] != "U-P07-01"]
@@ -126,12 +132,19 @@ def _shoot(server: LiveServer, shift: dict[str, Any], out: Path) -> list[Path]:
 
         calltaker = _login(browser, server, "calltaker")
         calltaker.focus("#type-input")
-        calltaker.keyboard.type("noise")
+        calltaker.keyboard.type("burgl")
         calltaker.keyboard.press("Enter")
         expect(calltaker.locator("#address-input")).to_be_focused()
         calltaker.keyboard.type("Avinguda Meri")
         calltaker.wait_for_selector("#address-list li")
-        calltaker.wait_for_timeout(300)
+        calltaker.keyboard.press("Enter")  # the officer's call is on this street: offered as a duplicate
+        expect(calltaker.locator("#dups [data-dup]").first).to_be_visible()
+        calltaker.keyboard.type("Jordi")
+        calltaker.keyboard.press("Tab")
+        calltaker.keyboard.type("+376 600 100")
+        calltaker.keyboard.press("Tab")
+        calltaker.keyboard.type("neighbour's shop: glass broken, alarm")
+        calltaker.wait_for_timeout(600)
         files.append(out / "call-intake.png")
         calltaker.screenshot(path=files[-1])
 

@@ -150,18 +150,22 @@ export function stageTimer(inc, targets, now = Date.now()) {
     return null;
   }
   const elapsed = (now - Date.parse(start || inc.received_at)) / 1000;
-  let level = "ok";
-  if (target) {
-    if (elapsed >= target) level = "red";
-    else if (elapsed >= AMBER_SHARE * target) level = "amber";
-  }
-  // The response target (received → on scene) runs beside the stage until arrival.
+  const shown = { stage, elapsed, target, level: levelOf(elapsed, target) };
+  // The response target (received → on scene) runs beside the stage until arrival; the timer shows
+  // whichever of the two is worse.
   if (["received", "dispatched", "en_route"].includes(inc.status)) {
     const total = (now - Date.parse(inc.received_at)) / 1000;
-    if (total >= tg.response_s) level = "red";
-    else if (total >= AMBER_SHARE * tg.response_s && level === "ok") level = "amber";
+    const response = { stage: "response", elapsed: total, target: tg.response_s, level: levelOf(total, tg.response_s) };
+    if (RANK[response.level] > RANK[shown.level]) return response;
   }
-  return { stage, elapsed, target, level };
+  return shown;
+}
+
+const RANK = { ok: 0, amber: 1, red: 2 };
+function levelOf(elapsed, target) {
+  if (!target) return "ok";
+  if (elapsed >= target) return "red";
+  return elapsed >= AMBER_SHARE * target ? "amber" : "ok";
 }
 
 export function haversine(a, b) {

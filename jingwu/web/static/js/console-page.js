@@ -29,7 +29,7 @@ function renderQueue() {
     const tr = el("tr", { tabindex: "-1", dataset: { id: inc.id }, "aria-selected": inc.id === selected ? "true" : "false", onclick: () => select(inc.id) },
       el("td", {}, el("span", { class: `prio p${inc.priority}`, text: `P${inc.priority}` })),
       el("td", {}, el("div", { text: board.typeName(inc.type_code, localName) }),
-        el("div", { class: "muted", text: `${inc.id} · ${inc.station_code || ""}` })),
+        el("div", { class: "muted", text: `${inc.station_code || ""} · ${inc.id}` })),
       el("td", { text: t(`status.${inc.status}`) }),
       el("td", {}, el("span", { class: "timer", dataset: { timer: inc.id } })));
     return tr;
@@ -54,7 +54,8 @@ function tick() {
       span.textContent = "";
       continue;
     }
-    span.textContent = `${t(`stage.${st.stage}`)} ${fmtDuration(st.elapsed)}${st.target ? ` / ${fmtDuration(st.target)}` : ""}`;
+    span.replaceChildren(el("small", { text: t(`stage.${st.stage}`) }), el("br"),
+      `${fmtDuration(st.elapsed)}${st.target ? ` / ${fmtDuration(st.target)}` : ""}`);
     span.className = `timer ${st.level}`;
   }
 }
