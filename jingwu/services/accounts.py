@@ -71,6 +71,7 @@ def add_user(conn: Connection, org: OrgTree, username: str, password: str, role:
     if org_code not in org:
         raise DomainError(f"unknown org unit {org_code!r}", field="org")
     check_password_rules(password, username)
+    audit_chain.hold_writer(conn)
     if conn.execute(select(t.users.c.username).where(t.users.c.username == username)).first():
         raise Conflict(f"user {username!r} already exists", field="username")
     conn.execute(insert(t.users).values(
@@ -150,6 +151,7 @@ def _record_attempt(conn: Connection, username: str, checked_hash: str, matches:
 
 def disable_user(conn: Connection, username: str, now: datetime, by: str = "system") -> None:
     """Disable an account and revoke every token it holds (the token version moves on)."""
+    audit_chain.hold_writer(conn)
     res = conn.execute(update(t.users).where(t.users.c.username == username)
                        .values(disabled=True, token_version=t.users.c.token_version + 1))
     if res.rowcount != 1:
@@ -160,6 +162,7 @@ def disable_user(conn: Connection, username: str, now: datetime, by: str = "syst
 
 def enable_user(conn: Connection, username: str, now: datetime, by: str = "system") -> None:
     """Enable an account again and clear its lockout; old tokens stay revoked."""
+    audit_chain.hold_writer(conn)
     res = conn.execute(update(t.users).where(t.users.c.username == username)
                        .values(disabled=False, failed_logins=0, locked_until=None))
     if res.rowcount != 1:

@@ -121,6 +121,7 @@ def reveal_callers(conn: Connection, actor: Actor, incident_id: str, reason: str
     actor.require(Action.CALLER_REVEAL)
     if len(reason.strip()) < 5:
         raise DomainError("state why you need the caller's details (at least 5 characters)", field="reason")
+    audit_chain.hold_writer(conn)  # it reads, then writes the audit record
     row = conn.execute(select(t.incidents.c.station_code).where(t.incidents.c.id == incident_id)).first()
     if row is None or not actor.sees(row.station_code):
         raise NotFound(f"incident {incident_id} not found", field="incident_id")

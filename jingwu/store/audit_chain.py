@@ -64,6 +64,17 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
 
+def hold_writer(conn: Connection) -> None:
+    """On SQLite, take the write lock now, before the transaction reads anything.
+
+    A deferred SQLite transaction that reads and then writes fails at once (not after the busy
+    timeout) if another writer, such as the outbox relay, committed in between. Use cases that
+    read before they audit, on a connection begun elsewhere, call this first. No-op elsewhere.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("UPDATE org_units SET code = code WHERE 0"))  # zero rows; takes the lock
+
+
 def _lock_head(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})

@@ -9,6 +9,7 @@ import csv
 import io
 import itertools
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +28,8 @@ from jingwu.cli import audit as cli_audit
 from jingwu.config import Settings
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
+from jingwu.store.engine import build_engine
+from jingwu.store.migrate import upgrade
 from tests.conftest import Login
 from tests.integration.conftest_security import ALV
 
@@ -231,3 +234,17 @@ def test_auditor_searches_and_exports_and_the_export_is_audited(client: TestClie
         assert client.get("/api/audit", headers=login(who)).status_code == 403
         assert client.get("/api/audit/export.csv", headers=login(who)).status_code == 403
     assert verify_cli(runtime).returncode == 0
+
+
+def test_hold_writer_takes_sqlite_write_lock_before_any_read(tmp_path: Path) -> None:
+    """A reveal reads, then audits: it must hold the write lock from the start, or a relay commit
+    in between makes SQLite refuse its audit insert at once (a stale snapshot)."""
+    engine = build_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    upgrade(engine)
+    with engine.connect() as conn, conn.begin():
+        audit_chain.hold_writer(conn)
+        other = sqlite3.connect(tmp_path / "lock.db", timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("INSERT INTO org_units (code, name, names, level) VALUES ('X', 'x', '{}', 'station')")
+        other.close()
+    engine.dispose()

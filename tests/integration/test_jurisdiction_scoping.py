@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from jingwu.api.runtime import Runtime
+from jingwu.domain.access import Role
 from jingwu.store import tables as t
 from tests.integration.conftest_security import (
     ALV,
@@ -26,6 +27,8 @@ from tests.integration.conftest_security import (
     OWN,
     OWN_UNIT,
     World,
+    add_station_user,
+    bearer,
     build_world,
     walk_routes,
 )
@@ -277,3 +280,14 @@ def test_reference_routes_still_need_a_login(client: TestClient) -> None:
         if "needs a login" in why:
             r = client.request(method, path)
             assert r.status_code == 401, (path, r.status_code)
+
+
+def test_a_district_sees_its_stations_and_nothing_else(client: TestClient, runtime: Runtime) -> None:
+    w = build_world(client, runtime)
+    add_station_user(runtime, "alv_cmd", Role.COMMANDER, org="AD-07")
+    district = bearer(client, "alv_cmd")
+    assert client.get("/api/auth/me", headers=district).json()["scope"] == ["AD-07", OTHER]
+    seen = {i["id"] for i in client.get("/api/incidents", headers=district).json()["items"]}
+    assert {w.other, w.other_2} <= seen and w.own not in seen
+    hidden(client.get(f"/api/incidents/{w.own}", headers=district))
+    assert w.other_major in {m["id"] for m in client.get("/api/major-incidents", headers=district).json()}
