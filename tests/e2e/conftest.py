@@ -33,14 +33,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PORTS = range(8720, 8740)
 
 
-def free_port() -> int:
+def bound_socket() -> socket.socket:
+    """A socket already bound to a free port of the range, handed to uvicorn as it is, so two test
+    workers can never pick the same port."""
     for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        return s
     raise RuntimeError("no free port in 8720-8739")
 
 
@@ -83,11 +86,12 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start_server(db: Path, data_dir: Path, **settings: Any) -> LiveServer:
     s = Settings(database_url=f"sqlite:///{db}", data_dir=data_dir, secret_key="e2e-secret-" + "x" * 32, **settings)
     runtime = build_runtime(s, migrate=False)
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     config = uvicorn.Config(create_app(runtime, timers=False), host="127.0.0.1", port=port, log_level="warning",
                             ws="websockets", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"jingwu-e2e-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"jingwu-e2e-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -144,12 +148,18 @@ def login(browser: Any, live_server: LiveServer) -> Iterator[Login]:
         ctx = browser.new_context(**context_args)
         contexts.append(ctx)
         page = ctx.new_page()
+        console: list[str] = []
         page.on("pageerror", lambda e: errors.append(f"{username}: {e}"))
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("requestfailed", lambda r: console.append(f"failed: {r.url} {r.failure}"))
         page.goto(live_server.url + "/")
         page.fill("#username", username)
         page.fill("#password", PASSWORD)
         page.press("#password", "Enter")
-        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        try:
+            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        except Exception as exc:
+            raise AssertionError(f"{username}'s page did not get ready at {page.url}: {console[-10:]}") from exc
         return page
 
     yield _login

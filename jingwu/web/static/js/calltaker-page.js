@@ -218,4 +218,6 @@ const renderer = new Renderer(() => { if (call.type && call.point) duplicates();
 board.subscribe((change) => renderer.push(change));
 await drawBaseMap(map);
 await loadAndFollow(board, renderer, { withToday: false });
+$("#call-fields").disabled = false;
+$("#type-input").focus();
 document.body.dataset.ready = "1";

@@ -26,3 +26,5 @@ $("#login-form").addEventListener("submit", async (e) => {
     err.hidden = false;
   }
 });
+$("#login-fields").disabled = false; // only now that Enter logs in through the API
+$("#username").focus();

@@ -37,7 +37,7 @@ export async function drawBaseMap(map, { onStation } = {}) {
     style: (f) => ({ color: f.properties.level === "station" ? "#55606e" : "#8a96a3", weight: f.properties.level === "station" ? 1.5 : 1,
       dashArray: f.properties.level === "station" ? null : "4 4", fillColor: "#eef1f4", fillOpacity: 0.35 }),
     onEachFeature: (f, layer) => {
-      layer.bindTooltip(`${f.properties.name} (${f.properties.code})`, { sticky: true });
+      layer.bindTooltip(escapeHtml(`${f.properties.name} (${f.properties.code})`), { sticky: true });
       if (onStation) layer.on("click", (e) => onStation(f.properties.code, e));
     },
   });
@@ -68,10 +68,15 @@ export function incidentStyle(inc, selected = false) {
   return s;
 }
 
+// Leaflet puts tooltip and icon strings into innerHTML: escape everything that came from data.
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
 function unitIcon(u) {
   return L.divIcon({
     className: `unit-marker st-${u.status}`,
-    html: `<span>${u.call_sign.replace(/[<>&"]/g, "")}</span>`,
+    html: `<span>${escapeHtml(u.call_sign)}</span>`,
     iconSize: null,
     iconAnchor: [0, 0],
   });
@@ -121,8 +126,8 @@ export class BoardLayers {
 
   incidentTooltip(id) {
     const inc = this.board.incidents.get(id);
-    if (!inc) return id;
-    return `${inc.id} · P${inc.priority} · ${this.board.typeName(inc.type_code, localName)} · ${t(`status.${inc.status}`)}`;
+    if (!inc) return escapeHtml(id);
+    return escapeHtml(`${inc.id} · P${inc.priority} · ${this.board.typeName(inc.type_code, localName)} · ${t(`status.${inc.status}`)}`);
   }
 
   syncUnit(id) {

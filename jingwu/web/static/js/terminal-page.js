@@ -3,7 +3,7 @@
 // without network and is replayed in order on reconnect.
 
 import { $, api, el, fmtTime, live, localName, logout, me, setLang, start, t, toast, translate, currentLang } from "./core.js";
-import { createMap, drawBaseMap, RouteLayer, PRIORITY_COLOURS } from "./mapview.js";
+import { createMap, drawBaseMap, escapeHtml, PRIORITY_COLOURS, RouteLayer } from "./mapview.js";
 import { Outbox } from "./outbox.js";
 
 const STATE_KEY = "jingwu.terminal.state";
@@ -53,7 +53,7 @@ function drawMap() {
     route.clear();
   }
   if (unit && unit.lat != null) {
-    const icon = L.divIcon({ className: `unit-marker st-${projectedStatus()}`, html: `<span>${unit.call_sign.replace(/[<>&"]/g, "")}</span>`, iconSize: null });
+    const icon = L.divIcon({ className: `unit-marker st-${projectedStatus()}`, html: `<span>${escapeHtml(unit.call_sign)}</span>`, iconSize: null });
     if (!unitMarker) unitMarker = L.marker([unit.lat, unit.lon], { icon, keyboard: false }).addTo(map);
     unitMarker.setLatLng([unit.lat, unit.lon]).setIcon(icon);
   }
