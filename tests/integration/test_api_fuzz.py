@@ -73,6 +73,6 @@ def test_api_fuzz(fuzz_app: Any) -> None:
         except (Exception, BaseExceptionGroup) as exc:  # one operation's failure must not hide the others'
             failures[label] = str(exc)[:3000]
     total = sum(cases.values())
-    sys.__stderr__.write(f"\nfuzz: {total} cases over {len(cases)} operation × mode pairs\n")
+    print(f"\nfuzz: {total} cases over {len(cases)} operation × mode pairs", file=sys.__stderr__)
     assert len(cases) >= 40, (sorted(cases), list(failures.items())[:2])
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

@@ -124,7 +124,7 @@ def test_lockout_grows_and_is_audited(app_with: Any, runtime: Runtime) -> None:
     now[0] += timedelta(seconds=31)
     assert attempt(PASSWORD) == 200
     reasons = [d.get("reason") for a, d in audit_actions(runtime, "analyst") if a == "login.failed"]
-    assert reasons[3] == "bad password" and reasons[4].startswith("bad password; locked for 30 s")
+    assert reasons[3] == "bad password" and str(reasons[4]).startswith("bad password; locked for 30 s")
     assert reasons[5] == "locked"
     assert [lock_delay_s(n) for n in (4, 5, 6, 7)] == [None, 30, 60, 120]
     assert lock_delay_s(10_000) == 24 * 3600, "capped, and no overflow"
