@@ -122,6 +122,11 @@ class TransitionIn(Strict):
     reason: str = Field(default="", max_length=500)
 
 
+class ReportIn(Strict):
+    text: str = Field(min_length=1, max_length=2000)
+    at: datetime | None = Field(default=None, description="when it was written (the phone may have been offline)")
+
+
 class RevealIn(Strict):
     reason: str = Field(min_length=5, max_length=500)
 

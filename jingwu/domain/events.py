@@ -63,6 +63,17 @@ class IncidentUpdated(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SceneReportFiled(Event):
+    """An officer's short report from the scene (what was found, what was done)."""
+
+    incident_id: str
+    unit_id: str | None
+    text: str
+    written_at: str | None = None
+    """When the officer wrote it, by the phone's clock (it may have waited offline)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class IncidentMerged(Event):
     incident_id: str
     into_incident_id: str

@@ -169,3 +169,12 @@ class Incident:
                 at=at, actor=actor, station_code=self.station_code, incident_id=self.id, into_incident_id=other.id
             )
         )
+
+    def file_report(self, text: str, unit_id: str | None, at: datetime, actor: str,
+                    written_at: datetime | None = None) -> None:
+        """A scene report joins the timeline; a closed incident takes no more."""
+        if self.status in (S.CLOSED, S.CANCELLED, S.MERGED):
+            raise IllegalTransition(f"incident {self.id} is {self.status}; it takes no more reports", "incident_id")
+        self.events.append(ev.SceneReportFiled(at=at, actor=actor, station_code=self.station_code,
+                                               incident_id=self.id, unit_id=unit_id, text=text,
+                                               written_at=written_at.isoformat() if written_at else None))

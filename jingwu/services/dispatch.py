@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from jingwu.domain.incident_types import Capability
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.services.dependencies import Dependencies
+from jingwu.services.request_keys import already_applied, claim
 from jingwu.store import tables as t
 from jingwu.store.repositories import incident_from_row, unit_from_row
 from jingwu.store.unit_of_work import read_connection
@@ -125,8 +127,12 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
     return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, rec.eta_s if rec else None)
 
 
-def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus) -> Unit:
-    """A unit reports en route / on scene / clear (available) / off duty; its incident follows."""
+def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus,
+                    request_key: str | None = None) -> Unit:
+    """A unit reports en route / on scene / clear (available) / off duty; its incident follows.
+
+    With ``request_key``, a repeat of a status change already applied changes nothing (the officer
+    terminal replays its offline queue with the keys it sent first)."""
     actor.require(Action.UNIT_STATUS)
     if actor.unit_id is not None and actor.role.value == "officer" and actor.unit_id != unit_id:
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
@@ -136,9 +142,23 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
     if row is None or not actor.sees(row.home_station):
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
     now = deps.clock()
+    try:
+        return _set_unit_status(deps, actor, unit_id, status, row.incident_id, request_key, now)
+    except IntegrityError:
+        # The same key raced in twice; the other attempt applied it.
+        with read_connection(deps.engine) as conn:
+            if request_key and already_applied(conn, actor.username, "unit-status", request_key):
+                return unit_from_row(conn.execute(select(t.units).where(t.units.c.id == unit_id)).one())
+        raise
+
+
+def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus, incident_id: str | None,
+                     request_key: str | None, now: datetime) -> Unit:
     with deps.uow() as uow:
+        if already_applied(uow.conn, actor.username, "unit-status", request_key):
+            return uow.units.get(unit_id)
         # Lock order is always incident, then unit (as in assign_unit), so the two cannot deadlock.
-        inc = uow.incidents.get(row.incident_id, for_update=True) if row.incident_id else None
+        inc = uow.incidents.get(incident_id, for_update=True) if incident_id else None
         unit = uow.units.get(unit_id, for_update=True)
         if unit.incident_id != (inc.id if inc else None):
             raise Conflict(f"unit {unit.call_sign} changed meanwhile; retry", field="unit_id")
@@ -160,5 +180,6 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
         uow.units.save(unit)
         uow.audit(at=now, actor=actor.username, action="unit.status", object_type="unit", object_id=unit.id,
                   detail={"from": before, "to": status.value, "incident_id": inc.id if inc else None})
+        claim(uow.conn, actor.username, "unit-status", request_key, unit.id, now)
         uow.commit()
     return unit

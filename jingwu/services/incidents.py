@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import update
 
 from jingwu.domain.access import Action, Actor
@@ -10,6 +12,8 @@ from jingwu.domain.incident import Incident, IncidentStatus
 from jingwu.domain.major import MajorIncident
 from jingwu.services.dependencies import Dependencies
 from jingwu.services.ids import new_id
+from jingwu.services.queries import sent_to
+from jingwu.services.request_keys import already_applied, claim
 from jingwu.store import tables as t
 from jingwu.store.unit_of_work import UnitOfWork
 
@@ -110,3 +114,28 @@ def update_major(deps: Dependencies, actor: Actor, major_id: str, *, tick: int |
                                               "stand_down": stand_down})
         uow.commit()
     return major
+
+
+def file_scene_report(deps: Dependencies, actor: Actor, incident_id: str, text: str,
+                      request_key: str | None = None, written_at: datetime | None = None) -> Incident:
+    """An officer's report from the scene (or a dispatcher's note of one), into the timeline.
+
+    Officers may report on incidents their unit was sent to; others need the right to update."""
+    text = text.strip()
+    if not text:
+        raise DomainError("the report is empty", field="text")
+    now = deps.clock()
+    with deps.uow() as uow:
+        inc = uow.incidents.get(incident_id, for_update=True)
+        sent = sent_to(uow.conn, actor, incident_id)
+        if not (sent or (actor.can(Action.INCIDENT_UPDATE) and actor.sees(inc.station_code))):
+            raise NotFound(f"incident {incident_id} not found", field="incident_id")
+        if already_applied(uow.conn, actor.username, "scene-report", request_key):
+            return inc
+        inc.file_report(text, actor.unit_id if sent else None, now, actor.username, written_at)
+        uow.incidents.save(inc)
+        uow.audit(at=now, actor=actor.username, action="incident.report", object_type="incident",
+                  object_id=inc.id, detail={"chars": len(text)})
+        claim(uow.conn, actor.username, "scene-report", request_key, inc.id, now)
+        uow.commit()
+    return inc

@@ -90,10 +90,20 @@ def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[l
     return [dict(r._mapping) for r in rows], total
 
 
+def sent_to(conn: Connection, actor: Actor, incident_id: str) -> bool:
+    """Whether the actor's own unit was assigned to the incident: an officer sent across a
+    boundary may read the incident they were sent to, and nothing else there."""
+    if actor.unit_id is None:
+        return False
+    a = t.assignments.c
+    return conn.execute(select(a.id).where(a.incident_id == incident_id, a.unit_id == actor.unit_id)
+                        .limit(1)).first() is not None
+
+
 def incident_detail(conn: Connection, actor: Actor, incident_id: str) -> dict[str, Any]:
     actor.require(Action.INCIDENT_READ)
     row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-    if row is None or not actor.sees(row.station_code):
+    if row is None or not (actor.sees(row.station_code) or sent_to(conn, actor, incident_id)):
         raise NotFound(f"incident {incident_id} not found", field="incident_id")
     out = dict(row._mapping)
     tl = t.incident_timeline.c

@@ -265,3 +265,44 @@ def test_catalogue_and_org(client: TestClient, login: Login) -> None:
     org = client.get("/api/org", headers=h).json()
     stations = [o for o in org if o["level"] == "station"]
     assert len(stations) == 7 and all(o["area"] for o in stations)
+
+
+def test_terminal_replays_are_idempotent_and_reports_join_the_timeline(client: TestClient, login: Login) -> None:
+    disp, off = login("dispatcher"), login("officer")
+    inc = create(client, disp, {"type": "THEFT", "location": ALV}).json()
+    r = client.post(f"/api/incidents/{inc['id']}/assignments",
+                    json={"unit_id": "U-P07-01", "override_reason": "the officer on the phone"}, headers=disp)
+    assert r.status_code == 201, r.text
+    first = client.post("/api/units/U-P07-01/status", json={"status": "on_scene"},
+                        headers={**off, "Idempotency-Key": "act-1"})
+    assert first.status_code == 200 and first.json()["status"] == "on_scene"
+    checkin = first.json()["checkin_at"]
+    replay = client.post("/api/units/U-P07-01/status", json={"status": "on_scene"},
+                         headers={**off, "Idempotency-Key": "act-1"})
+    assert replay.status_code == 200 and replay.json()["checkin_at"] == checkin  # no second check-in
+
+    report = {"text": "Shop window broken, owner present, no injuries.", "at": "2026-11-27T21:05:00+01:00"}
+    for _ in range(2):  # the second is a replay of the first
+        r = client.post(f"/api/incidents/{inc['id']}/report", json=report, headers={**off, "Idempotency-Key": "rep-1"})
+        assert r.status_code == 201, r.text
+    timeline = client.get(f"/api/incidents/{inc['id']}", headers=off).json()["timeline"]
+    reports = [e for e in timeline if e["kind"] == "SceneReportFiled"]
+    assert len(reports) == 1 and reports[0]["data"]["unit_id"] == "U-P07-01"
+    assert reports[0]["data"]["written_at"].startswith("2026-11-27T21:05")
+    empty = client.post(f"/api/incidents/{inc['id']}/report", json={"text": "   "}, headers=off)
+    assert empty.status_code == 422 and empty.json()["detail"][0]["field"] == "text"
+
+
+def test_officer_reads_the_incident_they_were_sent_to_across_a_boundary(client: TestClient, login: Login) -> None:
+    disp, off = login("dispatcher"), login("officer")
+    encamp = create(client, disp, {"type": "THEFT", "location": {"lat": 42.5360, "lon": 1.5837}}).json()
+    assert encamp["station_code"] == "AD-03-S1"
+    assert client.get(f"/api/incidents/{encamp['id']}", headers=off).status_code == 404
+    r = client.post(f"/api/incidents/{encamp['id']}/report", json={"text": "not mine"}, headers=off)
+    assert r.status_code == 404
+    client.post(f"/api/incidents/{encamp['id']}/assignments",
+                json={"unit_id": "U-P07-01", "override_reason": "mutual aid"}, headers=disp)
+    seen = client.get(f"/api/incidents/{encamp['id']}", headers=off)
+    assert seen.status_code == 200 and seen.json()["id"] == encamp["id"]
+    other = create(client, disp, {"type": "NOISE", "location": {"lat": 42.5360, "lon": 1.5837}}).json()
+    assert client.get(f"/api/incidents/{other['id']}", headers=off).status_code == 404

@@ -76,6 +76,12 @@ def _reveal(c: TestClient, w: World) -> None:
     hidden(c.post(f"/api/incidents/{w.other}/callers/reveal", json={"reason": "curious about it"}, headers=w.disp))
 
 
+@case("POST", "/api/incidents/{incident_id}/report")
+def _report(c: TestClient, w: World) -> None:
+    hidden(c.post(f"/api/incidents/{w.other}/report", json={"text": "seen from afar"}, headers=w.disp))
+    assert c.post(f"/api/incidents/{w.own}/report", json={"text": "on our patch"}, headers=w.disp).status_code == 201
+
+
 @case("POST", "/api/incidents/{incident_id}/link")
 def _link(c: TestClient, w: World) -> None:
     hidden(c.post(f"/api/incidents/{w.other}/link", json={"into": w.own}, headers=w.disp))

@@ -22,14 +22,16 @@ from jingwu.api.schemas import (
     IncidentOut,
     LinkIn,
     RecommendationOut,
+    ReportIn,
     RevealIn,
     TransitionIn,
 )
+from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.incident import Incident, Source
 from jingwu.services import queries
 from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
-from jingwu.services.incidents import link_duplicate, transition_incident
+from jingwu.services.incidents import file_scene_report, link_duplicate, transition_incident
 from jingwu.services.intake import ReceiveCall, receive_call
 from jingwu.store.unit_of_work import read_connection
 
@@ -106,6 +108,18 @@ def reveal_callers(incident_id: str, body: RevealIn, actor: ActorDep, deps: Deps
     with deps.engine.begin() as conn:
         found = queries.reveal_callers(conn, actor, incident_id, body.reason, deps.clock(), rid)
     return [CallerOut(**c) for c in found]
+
+
+@router.post("/{incident_id}/report", status_code=201, response_model=IncidentOut)
+def scene_report(
+    incident_id: str, body: ReportIn, actor: ActorDep, deps: DepsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> IncidentOut:
+    """A short report from the scene, into the incident's timeline (a retry with the same key is a no-op)."""
+    if body.at is not None and body.at.tzinfo is None:
+        raise DomainError("at must carry a time zone", field="at")
+    inc = file_scene_report(deps, actor, incident_id, body.text, idempotency_key, body.at)
+    return IncidentOut(**_out(inc))
 
 
 @router.post("/{incident_id}/link", response_model=IncidentOut)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 
 from jingwu.api.deps import ActorDep, DepsDep
 from jingwu.api.schemas import PositionIn, UnitDetail, UnitOut, UnitStatusIn
@@ -32,8 +32,12 @@ def get_unit(unit_id: str, actor: ActorDep, deps: DepsDep) -> UnitDetail:
 
 
 @router.post("/{unit_id}/status", response_model=UnitOut)
-def set_status(unit_id: str, body: UnitStatusIn, actor: ActorDep, deps: DepsDep) -> UnitOut:
-    set_unit_status(deps, actor, unit_id, body.status)
+def set_status(
+    unit_id: str, body: UnitStatusIn, actor: ActorDep, deps: DepsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> UnitOut:
+    """Set the unit's status; a retry with the same Idempotency-Key changes nothing."""
+    set_unit_status(deps, actor, unit_id, body.status, idempotency_key)
     with read_connection(deps.engine) as conn:
         return UnitOut(**queries.unit_detail(conn, actor, unit_id))
 
