@@ -2,12 +2,13 @@
 // station jurisdictions, filters, counters and a details panel.
 
 import { $, el, fmtDuration, localName, start, t, translate } from "./core.js";
+import { addAnalysisLayers } from "./analysis-layers.js";
 import { BUSY, Board, loadAndFollow, OPEN, median } from "./board.js";
 import { BoardLayers, createMap, drawBaseMap } from "./mapview.js";
 import { incidentDetails, unitDetails } from "./details.js";
 import { Renderer } from "./renderer.js";
 
-await start({ title: "nav.map" });
+const me = await start({ title: "nav.map" });
 const board = new Board();
 const filters = { type: "", priority: "", station: "" };
 const visible = (inc) => OPEN.has(inc.status)
@@ -112,6 +113,7 @@ window.addEventListener("jingwu:lang", () => {
 });
 
 const org = await drawBaseMap(map);
+addAnalysisLayers(map, me);
 await loadAndFollow(board, renderer);
 fillFilters(org);
 legend();
