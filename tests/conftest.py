@@ -3,6 +3,7 @@ JINGWU_TEST_POSTGRES_URL is set), a runtime, a real app client, and logins."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import uuid
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
@@ -40,6 +43,37 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+_PG_TEMPLATE: dict[str, str] = {}
+
+
+def _pg_admin(base: str) -> Engine:
+    return create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+def _pg_template(base: str) -> str:
+    """A seeded database to clone, made once per test process (cloning is far cheaper than seeding)."""
+    if base not in _PG_TEMPLATE:
+        name = f"jingwu_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        admin = _pg_admin(base)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        engine = build_engine(make_url(base).set(database=name).render_as_string(hide_password=False), pool_size=1)
+        upgrade(engine)
+        seed_andorra(engine, PASSWORD)
+        engine.dispose()
+        _PG_TEMPLATE[base] = name
+        atexit.register(_drop_database, base, name)
+    return _PG_TEMPLATE[base]
+
+
+def _drop_database(base: str, name: str) -> None:
+    admin = _pg_admin(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def fresh_engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, str]:
     """A new seeded database of the given backend; returns its engine and URL."""
     if backend == "sqlite":
@@ -50,28 +84,22 @@ def fresh_engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPath
     base = pg_base_url()
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = build_engine(base, pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    template = _pg_template(base)
+    name = f"jingwu_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     admin.dispose()
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options=-csearch_path%3D{schema}"
-    engine = build_engine(url)
-    upgrade(engine)
-    seed_andorra(engine, PASSWORD)
-    return engine, url
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    return build_engine(url), url
 
 
 def drop_pg_schema(url: str) -> None:
+    """Drop a database made by ``fresh_engine`` (the name is historical: it once was a schema)."""
     base = pg_base_url()
-    if not base or "search_path%3D" not in url:
-        return
-    schema = url.rsplit("search_path%3D", 1)[1]
-    admin = build_engine(base, pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    name = make_url(url).database
+    if base and name and name.startswith("jingwu_t_"):
+        _drop_database(base, name)
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
