@@ -49,6 +49,7 @@ def _hotspots(records: IncidentRecords) -> int:
     return int(spots.hot.sum()) + int(surface.density.size > 0)
 
 
+@pytest.mark.slow
 def test_hotspots_one_million(benchmark, million):
     assert len(million) >= 1_000_000
     benchmark.pedantic(_hotspots, args=(million,), rounds=3, iterations=1, warmup_rounds=1)
