@@ -57,8 +57,11 @@ def demo(
     port: int = typer.Option(8000, help="port to serve on"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     fresh: bool = typer.Option(True, help="start from a fresh demo database (SQLite default only)"),
+    speed: float = typer.Option(30.0, min=0.1, help="live drill: simulated seconds per real second"),
+    no_drill: bool = typer.Option(False, "--no-drill", help="serve without the live drill"),
 ) -> None:
-    """Seed Andorra (7 parishes, 40 units, demo accounts) and serve it."""
+    """Seed Andorra (7 parishes, 42 units, demo accounts) and serve it, with a live drill running
+    against it (calls arriving, units dispatched, moving and clearing) unless --no-drill."""
     settings = get_settings()
     url = settings.database_url
     if url == Settings.model_fields["database_url"].default:
@@ -90,4 +93,19 @@ def demo(
         table.add_row(user, role, password if not seeded else "(unchanged)")
     console.print(table)
     console.print(f"jingwu demo on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    if not no_drill:
+        _start_drill(settings, host, port, password if not seeded else settings.demo_password, speed)
     _serve(runtime, host, port)
+
+
+def _start_drill(settings: Settings, host: str, port: int, password: str | None, speed: float) -> None:
+    from jingwu.sim.live import DEMO_CALLS_PER_DAY, start_demo_drill
+
+    if not password:
+        console.print("[yellow]live drill off: the demo password is unknown (set JINGWU_DEMO_PASSWORD)")
+        return
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    start_demo_drill(f"http://{local}:{port}", "dispatcher", password, speed=speed, data_dir=settings.data_dir,
+                     timezone=settings.timezone)
+    console.print(f"live drill: {DEMO_CALLS_PER_DAY:,.0f} calls a day at {speed:g}× real time, as the dispatcher "
+                  "(--no-drill to serve without it)")
