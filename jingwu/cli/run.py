@@ -43,6 +43,9 @@ def serve(
         if settings.database_url.startswith("sqlite"):
             console.print("[red]--workers > 1 needs PostgreSQL (JINGWU_DATABASE_URL=postgresql+psycopg://…)")
             raise typer.Exit(2)
+        if "secret_key" not in settings.model_fields_set:
+            console.print("[red]--workers > 1 needs JINGWU_SECRET_KEY, so every worker accepts the same tokens")
+            raise typer.Exit(2)
         upgrade(build_engine(settings.database_url))
         console.print(f"jingwu serving on [bold]http://{host}:{port}[/] with {workers} workers")
         uvicorn.run("jingwu.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
