@@ -31,6 +31,7 @@ def _drill(settings: Settings, spec: DrillSpec) -> int:
     return int(out.report["calls"])
 
 
+@pytest.mark.slow
 def test_two_busy_hours(benchmark, settings: Settings) -> None:
     spec = DrillSpec(hours=2, calls_per_day=3000, units=80, seed=1, start="2026-11-27T20:00")
     calls = benchmark.pedantic(_drill, args=(settings, spec), rounds=3, iterations=1)
