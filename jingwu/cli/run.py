@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.config import Settings, get_settings
-from jingwu.services.demo import seed_andorra
+from jingwu.services.demo import seed_andorra, staffed_units
 from jingwu.store import tables as t
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
@@ -97,11 +97,13 @@ def demo(
     console.print(table)
     console.print(f"jingwu demo on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     if not no_drill:
-        _start_drill(settings, host, port, password if not seeded else settings.demo_password, speed)
+        _start_drill(settings, host, port, password if not seeded else settings.demo_password, speed,
+                     staffed_units(engine))
     _serve(runtime, host, port)
 
 
-def _start_drill(settings: Settings, host: str, port: int, password: str | None, speed: float) -> None:
+def _start_drill(settings: Settings, host: str, port: int, password: str | None, speed: float,
+                 reserved: frozenset[str] = frozenset()) -> None:
     from jingwu.sim.live import DEMO_CALLS_PER_DAY, start_demo_drill
 
     if not password:
@@ -109,6 +111,7 @@ def _start_drill(settings: Settings, host: str, port: int, password: str | None,
         return
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     start_demo_drill(f"http://{local}:{port}", "dispatcher", password, speed=speed, data_dir=settings.data_dir,
-                     timezone=settings.timezone)
+                     timezone=settings.timezone, reserved_units=reserved)
     console.print(f"live drill: {DEMO_CALLS_PER_DAY:,.0f} calls a day at {speed:g}× real time, as the dispatcher "
-                  "(--no-drill to serve without it)")
+                  f"(--no-drill to serve without it); it leaves {', '.join(sorted(reserved)) or 'no unit'} "
+                  "to the officer terminal")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from jingwu.domain.access import Role
 from jingwu.domain.geography import Area, GeoPoint
@@ -23,6 +23,7 @@ from jingwu.geo.jurisdictions import fill_missing_area, read_jurisdictions, unio
 from jingwu.services.accounts import add_user
 from jingwu.services.dependencies import utc_now
 from jingwu.services.organisation import load_org_tree, save_org_units
+from jingwu.store import tables as t
 from jingwu.store.repositories import UnitRepository
 
 ROOT = "AD"
@@ -126,3 +127,12 @@ def seed_andorra(engine: Engine, password: str, pbf: Path | None = None) -> Demo
         add_user(conn, tree, "officer", password, Role.OFFICER, OFFICER_STATION, now, unit_id=officer_unit.id)
         names.append("officer")
     return DemoSeed(org_units=len(org), units=len(units), users=names)
+
+
+def staffed_units(engine: Engine) -> frozenset[str]:
+    """Units that have an officer account: people drive them from the terminal, so the live drill
+    leaves them alone."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.users.c.unit_id).where(t.users.c.role == Role.OFFICER.value,
+                                                              t.users.c.unit_id.is_not(None)))
+        return frozenset(r.unit_id for r in rows)

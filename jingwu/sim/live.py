@@ -61,6 +61,8 @@ class LiveSpec:
     data_dir: Path = Path(".jingwu")
     timezone: str = "Europe/Andorra"
     max_failure_share: float = 0.5
+    reserved_units: frozenset[str] = frozenset()
+    """Units a person drives from the officer terminal: the drill never assigns or moves them."""
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -120,7 +122,7 @@ def run_live(spec: LiveSpec) -> LiveResult:
                     close_after_s=setup.mix.close_after_s, drain_s=spec.drain_s * spec.speed,
                     position_every_s=spec.position_every_s * spec.speed if spec.position_every_s else None,
                     queue_poll_s=60.0 if spec.desks > 1 else None)
-        board = units_board(setup.roster)
+        board = units_board(r for r in setup.roster if r.id not in spec.reserved_units)
         errors: list[str] = []
         drills: list[Drill] = []
         unreachable = [0]
@@ -184,7 +186,7 @@ DEMO_CALLS_PER_DAY = 1200.0
 
 def start_demo_drill(url: str, username: str, password: str, *, speed: float, data_dir: Path, timezone: str,
                      calls_per_day: float = DEMO_CALLS_PER_DAY, ready_timeout_s: float = 120.0,
-                     seed: int | None = None) -> threading.Event:
+                     seed: int | None = None, reserved_units: frozenset[str] = frozenset()) -> threading.Event:
     """Run the live drill against the demo's own server in a background thread, from the moment
     it answers ``/healthz`` until the process ends (or the returned event is set)."""
     stop = threading.Event()
@@ -203,7 +205,7 @@ def start_demo_drill(url: str, username: str, password: str, *, speed: float, da
             time.sleep(0.25)
         spec = LiveSpec(url=url, username=username, password=password, speed=speed, calls_per_day=calls_per_day,
                         seed=seed if seed is not None else int(time.time()) % 100_000, duration_s=None,
-                        data_dir=data_dir, timezone=timezone, stop=stop)
+                        data_dir=data_dir, timezone=timezone, stop=stop, reserved_units=reserved_units)
         try:
             run_live(spec)
         except Exception:  # the demo keeps serving even if its drill cannot run
