@@ -8,14 +8,16 @@ already raised), so a restart or a second run does not repeat it.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
+from jingwu.analytics.nearrepeat import near_repeat_alerts
 from jingwu.analytics.records import IncidentRecords
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
-from jingwu.services.analysis import near_repeats_for, recent_surges
+from jingwu.services.analysis import ANALYSIS_COLUMNS, recent_surges
 from jingwu.services.dependencies import Dependencies
 from jingwu.store import tables as t
 from jingwu.store.unit_of_work import UnitOfWork, read_connection
@@ -63,16 +65,28 @@ def raise_surge_alerts(deps: Dependencies, days: int = 1, history_days: int = 60
 
 def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,
                             days: float = 14.0) -> ev.AnalysisAlert | None:
-    """A new incident near recent ones of its family (a near-repeat series): one alert per incident."""
+    """A new incident near recent ones of its family (a near-repeat series): one alert per incident.
+
+    Runs on every new incident, so it reads only the family's incidents of the window inside a box
+    around the new one, never the whole jurisdiction's history."""
     c = t.incidents.c
+    columns = [c[name] for name in ANALYSIS_COLUMNS]
     with read_connection(deps.engine) as conn:
-        row = conn.execute(select(c.received_at, c.lat, c.lon, c.type_code, c.family, c.source, c.station_code,
-                                  c.priority).where(c.id == incident_id)).first()
+        row = conn.execute(select(*columns).where(c.id == incident_id)).first()
         if row is None:
             return None
-        new = IncidentRecords.from_rows([dict(row._mapping)])
-        found = near_repeats_for(conn, SYSTEM, new, row.received_at - timedelta(microseconds=1),
-                                 distance_m=distance_m, days=days)
+        dlat = distance_m / 111_000
+        dlon = dlat / max(0.01, math.cos(math.radians(row.lat)))
+        history_rows = conn.execute(select(*columns).where(
+            c.family == row.family, c.id != incident_id,
+            c.received_at >= row.received_at - timedelta(days=days), c.received_at < row.received_at,
+            c.lat.between(row.lat - dlat, row.lat + dlat), c.lon.between(row.lon - dlon, row.lon + dlon),
+        )).all()
+    if not history_rows:
+        return None
+    history = IncidentRecords.from_rows(dict(r._mapping) for r in history_rows)
+    found = near_repeat_alerts(history, IncidentRecords.from_rows([dict(row._mapping)]), distance_m=distance_m,
+                               days=days)
     if not found:
         return None
     a = found[0]
