@@ -22,9 +22,7 @@ import uvicorn
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.config import Settings
-from jingwu.services.demo import seed_andorra
-from jingwu.store.engine import build_engine
-from jingwu.store.migrate import upgrade
+from tests.conftest import _sqlite_template
 
 PASSWORD = "Demo-pass-2026"
 CHROMIUM = Path(os.environ.get("JINGWU_CHROMIUM", "/usr/bin/chromium"))
@@ -71,18 +69,6 @@ class LiveServer:
         self.runtime.close()
 
 
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.getbasetemp() / "e2e-andorra.db"
-    if not path.exists():
-        engine = build_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        seed_andorra(engine, PASSWORD)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        engine.dispose()
-    return path
-
-
 def start_server(db: Path, data_dir: Path, **settings: Any) -> LiveServer:
     s = Settings(database_url=f"sqlite:///{db}", data_dir=data_dir, secret_key="e2e-secret-" + "x" * 32, **settings)
     runtime = build_runtime(s, migrate=False)
@@ -104,7 +90,7 @@ def start_server(db: Path, data_dir: Path, **settings: Any) -> LiveServer:
 @pytest.fixture
 def live_server(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = tmp_path / "jingwu.db"
-    shutil.copy(_template(tmp_path_factory), db)
+    shutil.copy(_sqlite_template(tmp_path_factory), db)
     roads_cache = tmp_path_factory.getbasetemp() / "e2e-data"  # the road network cache is shared
     server = start_server(db, roads_cache)
     try:
