@@ -91,7 +91,7 @@ def demo(
     table.add_column("role")
     table.add_column("password")
     for user, role in [("admin", "admin"), ("calltaker", "call-taker"), ("dispatcher", "dispatcher"),
-                       ("commander", "commander"), ("officer", "officer (unit PA07-01)"), ("analyst", "analyst"),
+                       ("commander", "commander"), ("officer", "officer (unit P07-01)"), ("analyst", "analyst"),
                        ("auditor", "auditor")]:
         table.add_row(user, role, password if not seeded else "(unchanged)")
     console.print(table)
