@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from sqlalchemy import Connection
 
 from jingwu.config import get_settings
 from jingwu.domain.access import Role
@@ -22,6 +24,20 @@ CLI_ACTOR = "cli"
 """The actor named in the audit log for changes made with this command (run on the server itself)."""
 
 
+def _change(change: Callable[[Connection], object], done: str) -> None:
+    """One account change in one transaction on the configured database; a refusal exits 2 with
+    the field and the reason."""
+    engine = build_engine(get_settings().database_url)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            change(conn)
+    except DomainError as exc:
+        console.print(f"[red]{exc.field}: {exc.message}" if exc.field else f"[red]{exc.message}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]{done}")
+
+
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="user name"),
@@ -35,40 +51,19 @@ def add(
         console.print("[red]give the password on standard input with --password-stdin")
         raise typer.Exit(2)
     password = sys.stdin.readline().rstrip("\n")
-    engine = build_engine(get_settings().database_url)
-    upgrade(engine)
-    try:
-        with engine.begin() as conn:
-            add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit, by=CLI_ACTOR)
-    except DomainError as exc:
-        console.print(f"[red]{exc.field}: {exc.message}")
-        raise typer.Exit(2) from exc
-    console.print(f"[green]user {name} added ({role.value} at {org})")
+    _change(lambda conn: add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit,
+                                  by=CLI_ACTOR),
+            f"user {name} added ({role.value} at {org})")
 
 
 @app.command("disable")
 def disable(name: str = typer.Argument(..., help="user name")) -> None:
     """Disable a user and revoke every token they hold (within a few seconds on running servers)."""
-    engine = build_engine(get_settings().database_url)
-    upgrade(engine)
-    try:
-        with engine.begin() as conn:
-            disable_user(conn, name, utc_now(), by=CLI_ACTOR)
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}")
-        raise typer.Exit(2) from exc
-    console.print(f"[green]user {name} disabled; their tokens no longer work")
+    _change(lambda conn: disable_user(conn, name, utc_now(), by=CLI_ACTOR),
+            f"user {name} disabled; their tokens no longer work")
 
 
 @app.command("enable")
 def enable(name: str = typer.Argument(..., help="user name")) -> None:
     """Enable a disabled or locked-out user again; tokens issued before stay revoked."""
-    engine = build_engine(get_settings().database_url)
-    upgrade(engine)
-    try:
-        with engine.begin() as conn:
-            enable_user(conn, name, utc_now(), by=CLI_ACTOR)
-    except DomainError as exc:
-        console.print(f"[red]{exc.message}")
-        raise typer.Exit(2) from exc
-    console.print(f"[green]user {name} enabled")
+    _change(lambda conn: enable_user(conn, name, utc_now(), by=CLI_ACTOR), f"user {name} enabled")
