@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
@@ -62,6 +62,21 @@ def _incident_values(i: Incident) -> dict[str, Any]:
     }
 
 
+def _versioned_update(table: Any, columns: Iterable[str]) -> Any:
+    """UPDATE … SET <columns>, version = :b_new WHERE id = :b_id AND version = :b_version, built once:
+    saves are the hot path, and rebuilding the statement each time cost more than running it."""
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+        .values({name: bindparam(name) for name in columns} | {"version": bindparam("b_new")})
+    )
+
+
+_INCIDENT_COLUMNS = [c.name for c in t.incidents.c if c.name not in ("id", "version")]
+_INSERT_INCIDENT = insert(t.incidents)
+_UPDATE_INCIDENT = _versioned_update(t.incidents, _INCIDENT_COLUMNS)
+
+
 class IncidentRepository:
     def __init__(self, conn: Connection, lock: bool) -> None:
         self.conn = conn
@@ -69,7 +84,7 @@ class IncidentRepository:
         self.seen: list[Incident] = []
 
     def add(self, inc: Incident) -> None:
-        self.conn.execute(insert(t.incidents).values(id=inc.id, version=0, **_incident_values(inc)))
+        self.conn.execute(_INSERT_INCIDENT, {"id": inc.id, "version": 0, **_incident_values(inc)})
         self._timeline(inc)
         self.seen.append(inc)
 
@@ -86,11 +101,8 @@ class IncidentRepository:
         return inc
 
     def save(self, inc: Incident) -> None:
-        res = self.conn.execute(
-            update(t.incidents)
-            .where(and_(t.incidents.c.id == inc.id, t.incidents.c.version == inc.version))
-            .values(version=inc.version + 1, **_incident_values(inc))
-        )
+        res = self.conn.execute(_UPDATE_INCIDENT, {**_incident_values(inc), "b_id": inc.id, "b_version": inc.version,
+                                                   "b_new": inc.version + 1})
         if res.rowcount != 1:
             raise Conflict(f"incident {inc.id} was changed by someone else; reload and retry", field="incident_id")
         inc.version += 1
@@ -138,6 +150,11 @@ def _unit_values(u: Unit) -> dict[str, Any]:
     }
 
 
+_UNIT_COLUMNS = [c.name for c in t.units.c if c.name not in ("id", "version")]
+_INSERT_UNIT = insert(t.units)
+_UPDATE_UNIT = _versioned_update(t.units, _UNIT_COLUMNS)
+
+
 class UnitRepository:
     def __init__(self, conn: Connection, lock: bool) -> None:
         self.conn = conn
@@ -145,7 +162,7 @@ class UnitRepository:
         self.seen: list[Unit] = []
 
     def add(self, u: Unit) -> None:
-        self.conn.execute(insert(t.units).values(id=u.id, version=0, **_unit_values(u)))
+        self.conn.execute(_INSERT_UNIT, {"id": u.id, "version": 0, **_unit_values(u)})
         self._timeline(u)
         self.seen.append(u)
 
@@ -162,11 +179,8 @@ class UnitRepository:
         return u
 
     def save(self, u: Unit) -> None:
-        res = self.conn.execute(
-            update(t.units)
-            .where(and_(t.units.c.id == u.id, t.units.c.version == u.version))
-            .values(version=u.version + 1, **_unit_values(u))
-        )
+        res = self.conn.execute(_UPDATE_UNIT, {**_unit_values(u), "b_id": u.id, "b_version": u.version,
+                                               "b_new": u.version + 1})
         if res.rowcount != 1:
             raise Conflict(f"unit {u.call_sign} was changed by someone else; reload and retry", field="unit_id")
         u.version += 1
