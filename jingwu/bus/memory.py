@@ -45,7 +45,3 @@ class InProcessBus:
                     listener(message)
             except Exception:  # a broken listener must not stop the others
                 log.exception("event listener failed for %s", message.get("kind"))
-
-    @property
-    def listener_count(self) -> int:
-        return len(self._listeners)

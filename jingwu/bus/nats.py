@@ -73,10 +73,6 @@ class NatsBus:
         """Wait until NATS has every event published so far (the relay calls it per batch)."""
         self._call(self._nc.flush(timeout=int(max(1, timeout))), timeout + 1)
 
-    @property
-    def listener_count(self) -> int:
-        return self.local.listener_count
-
     def close(self) -> None:
         try:
             self._call(self._nc.drain(), 5)

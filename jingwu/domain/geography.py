@@ -33,6 +33,13 @@ def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+def degree_margins(lat: float, radius_m: float) -> tuple[float, float]:
+    """Half-widths in degrees (lat, lon) of a box holding every point within ``radius_m`` of a point
+    at latitude ``lat``: a cheap index-friendly pre-filter before exact distances."""
+    dlat = radius_m / 111_000
+    return dlat, dlat / max(0.01, math.cos(math.radians(lat)))
+
+
 def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
     inside = False
     n = len(ring)

@@ -66,9 +66,6 @@ class OrgTree:
     def get(self, code: str) -> OrgUnit:
         return self.units[code]
 
-    def roots(self) -> list[OrgUnit]:
-        return [u for u in self.units.values() if u.parent_code is None]
-
     def subtree(self, code: str) -> frozenset[str]:
         """The codes of ``code`` and every unit below it."""
         cached = self._subtrees.get(code)
@@ -103,6 +100,3 @@ class OrgTree:
             if x0 <= point.lon <= x1 and y0 <= point.lat <= y1 and unit.area and unit.area.contains(point):
                 hits.append(unit.code)
         return min(hits) if hits else None
-
-    def in_service_area(self, point: GeoPoint) -> bool:
-        return any(u.area.contains(point) for u in self.roots() if u.area) or self.resolve_station(point) is not None

@@ -1,8 +1,8 @@
 """Analysis use cases over the incidents table: the database path into ``jingwu.analytics``.
 
 Reads only the place-and-time columns an analysis needs (never callers or descriptions), within the
-acting user's jurisdiction, and hands them to the pure analytics code. Surge and near-repeat alerts
-come back as frozen dataclasses for the caller to publish on the bus.
+acting user's jurisdiction, and hands them to the pure analytics code. Surge alerts come back as
+frozen dataclasses; ``early_warning`` publishes them (and checks near-repeats itself, per incident).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from sqlalchemy import Connection, select
 from jingwu.analytics.forecast_map import forecast_geojson, forecast_next
 from jingwu.analytics.hotspots import density_surface, hex_hotspots
 from jingwu.analytics.maps import hotspot_features
-from jingwu.analytics.nearrepeat import NearRepeatAlert, near_repeat_alerts
 from jingwu.analytics.records import PUBLIC_SOURCES, IncidentRecords
 from jingwu.analytics.surges import SurgeAlert, count_series, surge_alerts
 from jingwu.domain.access import Action, Actor
@@ -91,10 +90,3 @@ def recent_surges(conn: Connection, actor: Actor, now: datetime, days: int = 1, 
     if len(records) == 0:
         return []
     return surge_alerts(count_series(records, freq), last_bins=days)
-
-
-def near_repeats_for(conn: Connection, actor: Actor, new: IncidentRecords, now: datetime,
-                     distance_m: float = 200.0, days: float = 14.0) -> list[NearRepeatAlert]:
-    """Near-repeat alerts for new incidents against the recent ones the actor may see."""
-    history = incident_records(conn, actor, AnalysisFilter(since=now - timedelta(days=days), until=now))
-    return near_repeat_alerts(history, new, distance_m=distance_m, days=days)

@@ -8,14 +8,13 @@ already raised), so a restart or a second run does not repeat it.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
-from jingwu.domain.geography import GeoPoint, haversine_m
+from jingwu.domain.geography import GeoPoint, degree_margins, haversine_m
 from jingwu.services.analysis import ANALYSIS_COLUMNS, recent_surges
 from jingwu.services.dependencies import Dependencies
 from jingwu.store import tables as t
@@ -74,8 +73,7 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
         row = conn.execute(select(*columns).where(c.id == incident_id)).first()
         if row is None:
             return None
-        dlat = distance_m / 111_000
-        dlon = dlat / max(0.01, math.cos(math.radians(row.lat)))
+        dlat, dlon = degree_margins(row.lat, distance_m)
         history_rows = conn.execute(select(*columns).where(
             c.family == row.family, c.id != incident_id,
             c.received_at >= row.received_at - timedelta(days=days), c.received_at < row.received_at,

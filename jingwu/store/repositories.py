@@ -7,8 +7,7 @@ Each save appends the aggregate's new events to its timeline in the same transac
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
-from jingwu.domain.geography import GeoPoint
+from jingwu.domain.geography import GeoPoint, degree_margins
 from jingwu.domain.incident import OPEN_STATUSES, Incident, IncidentStatus, Source
 from jingwu.domain.incident_types import Capability
 from jingwu.domain.major import ChecklistItem, MajorIncident
@@ -60,6 +59,11 @@ def _incident_values(i: Incident) -> dict[str, Any]:
         "closed_at": i.closed_at, "merged_into": i.merged_into, "major_id": i.major_id,
         "active_units": list(i.active_units),
     }
+
+
+def incident_as_row(i: Incident) -> dict[str, Any]:
+    """The incident as its ``incidents`` row (the shape read models and the API answer with)."""
+    return {"id": i.id, "version": i.version, **_incident_values(i)}
 
 
 def _versioned_update(table: Any, columns: Iterable[str]) -> Any:
@@ -118,8 +122,7 @@ class IncidentRepository:
         """Open incidents of a family received since ``since`` inside the box around a circle of
         ``radius_m`` (newest first); the exact distance is the domain's to judge."""
         c = t.incidents.c
-        dlat = radius_m / 111_000
-        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+        dlat, dlon = degree_margins(lat, radius_m)
         rows = self.conn.execute(
             select(t.incidents).where(
                 c.family == family, c.received_at >= since, c.status.in_([s.value for s in OPEN_STATUSES]),
@@ -191,15 +194,6 @@ class UnitRepository:
         rows = [r for r in _timeline_rows(u.events, "unit_id", u.id) if r["kind"] != "UnitMoved"]
         if rows:
             self.conn.execute(insert(t.unit_timeline), rows)
-
-    def available(self, stations: Sequence[str] | None = None) -> list[Unit]:
-        q = select(t.units).where(t.units.c.status == UnitStatus.AVAILABLE.value)
-        if stations is not None:
-            q = q.where(t.units.c.home_station.in_(list(stations)))
-        return [unit_from_row(r) for r in self.conn.execute(q)]
-
-    def all(self) -> list[Unit]:
-        return [unit_from_row(r) for r in self.conn.execute(select(t.units))]
 
 
 def major_from_row(r: Row[Any] | Any) -> MajorIncident:

@@ -28,27 +28,15 @@ from jingwu.api.schemas import (
 )
 from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
-from jingwu.domain.incident import Incident, Source
+from jingwu.domain.incident import Source
 from jingwu.services import queries
 from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
 from jingwu.services.incidents import file_scene_report, link_duplicate, transition_incident
 from jingwu.services.intake import ReceiveCall, receive_call
+from jingwu.store.repositories import incident_as_row
 from jingwu.store.unit_of_work import read_connection
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
-
-
-def _out(inc: Incident) -> dict:
-    return {
-        "id": inc.id, "type_code": inc.type_code, "family": inc.family, "priority": inc.priority,
-        "status": inc.status.value, "lat": inc.location.lat, "lon": inc.location.lon,
-        "station_code": inc.station_code, "address": inc.address, "street": inc.street,
-        "description": inc.description, "source": inc.source.value, "callers": inc.callers,
-        "received_at": inc.received_at, "received_by": inc.received_by, "dispatched_at": inc.dispatched_at,
-        "en_route_at": inc.en_route_at, "arrived_at": inc.arrived_at, "cleared_at": inc.cleared_at,
-        "closed_at": inc.closed_at, "merged_into": inc.merged_into, "major_id": inc.major_id,
-        "active_units": inc.active_units, "version": inc.version,
-    }
 
 
 @router.post("", status_code=201, response_model=IncidentCreated,
@@ -69,7 +57,7 @@ def create_incident(
     if not result.created:
         response.status_code = 200
     return IncidentCreated(
-        **_out(result.incident), replayed=not result.created, geocoded_as=result.geocoded,
+        **incident_as_row(result.incident), replayed=not result.created, geocoded_as=result.geocoded,
         possible_duplicates=[DuplicateOut(**_dup(d)) for d in result.duplicates],
     )
 
@@ -119,18 +107,18 @@ def scene_report(
     if body.at is not None and body.at.tzinfo is None:
         raise DomainError("at must carry a time zone", field="at")
     inc = file_scene_report(deps, actor, incident_id, body.text, idempotency_key, body.at)
-    return IncidentOut(**_out(inc))
+    return IncidentOut(**incident_as_row(inc))
 
 
 @router.post("/{incident_id}/link", response_model=IncidentOut)
 def link(incident_id: str, body: LinkIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
     """Confirm this incident duplicates ``into``: it is merged and its callers join ``into``."""
-    return IncidentOut(**_out(link_duplicate(deps, actor, incident_id, body.into)))
+    return IncidentOut(**incident_as_row(link_duplicate(deps, actor, incident_id, body.into)))
 
 
 @router.post("/{incident_id}/transition", response_model=IncidentOut)
 def transition(incident_id: str, body: TransitionIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
-    return IncidentOut(**_out(transition_incident(deps, actor, incident_id, body.status, body.reason)))
+    return IncidentOut(**incident_as_row(transition_incident(deps, actor, incident_id, body.status, body.reason)))
 
 
 @router.get("/{incident_id}/recommendations", response_model=list[RecommendationOut])

@@ -34,8 +34,9 @@ def incident_types(_actor: ActorDep, deps: DepsDep) -> CatalogueOut:
 def org_units(actor: ActorDep, deps: DepsDep) -> list[OrgUnitOut]:
     """The org units this user may see, with their jurisdiction areas (GeoJSON)."""
     out = []
+    above = set(deps.org.ancestors(actor.org_code))
     for u in deps.org.units.values():
-        if actor.scope is not None and u.code not in actor.scope and u.code not in deps.org.ancestors(actor.org_code):
+        if actor.scope is not None and u.code not in actor.scope and u.code not in above:
             continue
         out.append(OrgUnitOut(
             code=u.code, name=u.name, names=u.names, level=u.level.value, parent_code=u.parent_code,
