@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, select, text
 
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 
 GENESIS = "0" * 64
 ADVISORY_KEY = 0x6A696E67_77750001
@@ -64,6 +65,17 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
 
+_HOLD_WRITER = DirectStatement(text("UPDATE org_units SET code = code WHERE 0"))  # zero rows; takes the lock
+_LOCK_HEAD = DirectStatement(text("SELECT pg_advisory_xact_lock(:k)"))
+_HEAD = DirectStatement(select(t.audit_log.c.seq, t.audit_log.c.hash).order_by(t.audit_log.c.seq.desc()).limit(1))
+_INSERT = DirectStatement(
+    insert(t.audit_log)
+    .values({c.name: bindparam(c.name) for c in t.audit_log.c if c.name != "seq"})
+    .returning(t.audit_log.c.seq)
+)
+"""Compiled once per dialect and run on the DBAPI cursor: an append is on every audited commit."""
+
+
 def hold_writer(conn: Connection) -> None:
     """On SQLite, take the write lock now, before the transaction reads anything.
 
@@ -72,25 +84,20 @@ def hold_writer(conn: Connection) -> None:
     read before they audit, on a connection begun elsewhere, call this first. No-op elsewhere.
     """
     if conn.dialect.name == "sqlite":
-        conn.execute(text("UPDATE org_units SET code = code WHERE 0"))  # zero rows; takes the lock
+        _HOLD_WRITER.execute(conn)
 
 
 def _lock_head(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
-
-
-_HEAD = select(t.audit_log.c.seq, t.audit_log.c.hash).order_by(t.audit_log.c.seq.desc()).limit(1)
-_INSERT = insert(t.audit_log).returning(t.audit_log.c.seq)
-"""Built once: statement construction is most of an append's cost otherwise."""
+        _LOCK_HEAD.execute(conn, {"k": ADVISORY_KEY})
 
 
 def head(conn: Connection) -> tuple[int | None, str]:
     """The newest entry's seq and hash (``None``, genesis when the log is empty)."""
-    row = conn.execute(_HEAD).first()
+    row = _HEAD.first(conn)
     if row is None:
         return None, GENESIS
-    return int(row.seq), row.hash or GENESIS
+    return int(row[0]), row[1] or GENESIS
 
 
 def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
@@ -115,7 +122,9 @@ def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
         if row["request_id"] is not None:
             row["request_id"] = str(row["request_id"])[:64]
         digest = entry_hash(prev, row)
-        seqs.append(int(conn.execute(_INSERT, {**row, "prev_hash": prev, "hash": digest}).scalar_one()))
+        inserted = _INSERT.first(conn, {**row, "prev_hash": prev, "hash": digest})
+        assert inserted is not None
+        seqs.append(int(inserted[0]))
         prev = digest
     return seqs
 

@@ -7,11 +7,11 @@ Each save appends the aggregate's new events to its timeline in the same transac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
@@ -21,6 +21,7 @@ from jingwu.domain.incident_types import Capability
 from jingwu.domain.major import ChecklistItem, MajorIncident
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 
 
 def _timeline_rows(events: Iterable[Event], key: str, value: str) -> list[dict[str, Any]]:
@@ -35,17 +36,45 @@ def _timeline_rows(events: Iterable[Event], key: str, value: str) -> list[dict[s
     return rows
 
 
-def incident_from_row(r: Row[Any] | Any) -> Incident:
-    m = r._mapping
+_INCIDENT_FIELDS = tuple(c.name for c in t.incidents.c)
+_UNIT_FIELDS = tuple(c.name for c in t.units.c)
+_INCIDENT_STATUS = {s.value: s for s in IncidentStatus}
+_SOURCE = {s.value: s for s in Source}
+_UNIT_STATUS = {s.value: s for s in UnitStatus}
+_CAPABILITIES: dict[tuple[str, ...], frozenset[Capability]] = {}
+
+
+_LAYOUTS: dict[tuple[str, ...], Any] = {}
+"""Per field list, the last result layout (a Row's ``_parent``) seen to match it: checking a row's
+names costs more than converting it, and one compiled query yields rows of one layout."""
+
+
+def _values(r: Row[Any] | Sequence[Any], fields: tuple[str, ...]) -> Sequence[Any]:
+    """The row's values in ``fields`` order: a tuple from a ``DirectStatement`` of the whole table
+    is that already; a SQLAlchemy ``Row`` of ``select(table)`` is too (checked by its names)."""
+    if not isinstance(r, Row):
+        return r
+    layout = r._parent
+    if _LAYOUTS.get(fields) is not layout:
+        if r._fields != fields:
+            m = r._mapping
+            return tuple(m[f] for f in fields)
+        _LAYOUTS[fields] = layout
+    return tuple(r)
+
+
+def incident_from_row(r: Row[Any] | Sequence[Any]) -> Incident:
+    """An incident from its ``incidents`` row (a Row with those columns, or a tuple in table order)."""
+    (id_, type_code, family, priority, status, lat, lon, station_code, address, street, description, source,
+     callers, received_at, received_by, dispatched_at, en_route_at, arrived_at, cleared_at, closed_at,
+     merged_into, major_id, active_units, version) = _values(r, _INCIDENT_FIELDS)
     return Incident(
-        id=m["id"], type_code=m["type_code"], family=m["family"], priority=m["priority"],
-        location=GeoPoint(lat=m["lat"], lon=m["lon"]), station_code=m["station_code"],
-        received_at=m["received_at"], received_by=m["received_by"], source=Source(m["source"]),
-        status=IncidentStatus(m["status"]), address=m["address"], street=m["street"],
-        description=m["description"], callers=m["callers"], dispatched_at=m["dispatched_at"],
-        en_route_at=m["en_route_at"], arrived_at=m["arrived_at"], cleared_at=m["cleared_at"],
-        closed_at=m["closed_at"], merged_into=m["merged_into"], major_id=m["major_id"],
-        active_units=list(m["active_units"] or []), version=m["version"],
+        id=id_, type_code=type_code, family=family, priority=priority, location=GeoPoint(lat=lat, lon=lon),
+        station_code=station_code, received_at=received_at, received_by=received_by, source=_SOURCE[source],
+        status=_INCIDENT_STATUS[status], address=address, street=street, description=description,
+        callers=callers, dispatched_at=dispatched_at, en_route_at=en_route_at, arrived_at=arrived_at,
+        cleared_at=cleared_at, closed_at=closed_at, merged_into=merged_into, major_id=major_id,
+        active_units=list(active_units or []), version=version,
     )
 
 
@@ -66,19 +95,47 @@ def incident_as_row(i: Incident) -> dict[str, Any]:
     return {"id": i.id, "version": i.version, **_incident_values(i)}
 
 
-def _versioned_update(table: Any, columns: Iterable[str]) -> Any:
-    """UPDATE … SET <columns>, version = :b_new WHERE id = :b_id AND version = :b_version, built once:
-    saves are the hot path, and rebuilding the statement each time cost more than running it."""
-    return (
+def _versioned_update(table: Table) -> DirectStatement:
+    """UPDATE … SET <every other column>, version = :b_new WHERE id = :b_id AND version = :b_version."""
+    columns = [c.name for c in table.c if c.name not in ("id", "version")]
+    return DirectStatement(
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
         .values({name: bindparam(name) for name in columns} | {"version": bindparam("b_new")})
     )
 
 
-_INCIDENT_COLUMNS = [c.name for c in t.incidents.c if c.name not in ("id", "version")]
-_INSERT_INCIDENT = insert(t.incidents)
-_UPDATE_INCIDENT = _versioned_update(t.incidents, _INCIDENT_COLUMNS)
+def _insert(table: Table, columns: Iterable[str] | None = None) -> DirectStatement:
+    """INSERT of the given columns (all by default), without fetching the generated key back."""
+    names = list(columns) if columns is not None else [c.name for c in table.c]
+    return DirectStatement(insert(table).values({name: bindparam(name) for name in names}).inline())
+
+
+def _by_id(table: Table, *, for_update: bool = False) -> DirectStatement:
+    """SELECT <every column in table order> WHERE id = :id, optionally FOR UPDATE."""
+    q = select(table).where(table.c.id == bindparam("id"))
+    return DirectStatement(q.with_for_update() if for_update else q)
+
+
+_TIMELINE_COLUMNS = ("at", "actor", "kind", "data")
+_INSERT_INCIDENT = _insert(t.incidents)
+_UPDATE_INCIDENT = _versioned_update(t.incidents)
+_INCIDENT_BY_ID = _by_id(t.incidents)
+_INCIDENT_BY_ID_LOCKED = _by_id(t.incidents, for_update=True)
+_INSERT_INCIDENT_TIMELINE = _insert(t.incident_timeline, ("incident_id", *_TIMELINE_COLUMNS))
+
+
+def _insert_rows(conn: Connection, stmt: DirectStatement, rows: list[dict[str, Any]]) -> None:
+    if len(rows) == 1:
+        stmt.execute(conn, rows[0])
+    elif rows:
+        stmt.executemany(conn, rows)
+
+
+def load_incident(conn: Connection, incident_id: str) -> Incident | None:
+    """The incident, or None: the fast read for read models (one compiled statement, no locking)."""
+    row = _INCIDENT_BY_ID.first(conn, {"id": incident_id})
+    return incident_from_row(row) if row is not None else None
 
 
 class IncidentRepository:
@@ -88,15 +145,13 @@ class IncidentRepository:
         self.seen: list[Incident] = []
 
     def add(self, inc: Incident) -> None:
-        self.conn.execute(_INSERT_INCIDENT, {"id": inc.id, "version": 0, **_incident_values(inc)})
+        _INSERT_INCIDENT.execute(self.conn, {"id": inc.id, "version": 0, **_incident_values(inc)})
         self._timeline(inc)
         self.seen.append(inc)
 
     def get(self, incident_id: str, *, for_update: bool = False) -> Incident:
-        q = select(t.incidents).where(t.incidents.c.id == incident_id)
-        if for_update and self.lock:
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        stmt = _INCIDENT_BY_ID_LOCKED if for_update and self.lock else _INCIDENT_BY_ID
+        row = stmt.first(self.conn, {"id": incident_id})
         if row is None:
             raise NotFound(f"incident {incident_id} not found", field="incident_id")
         inc = incident_from_row(row)
@@ -105,41 +160,61 @@ class IncidentRepository:
         return inc
 
     def save(self, inc: Incident) -> None:
-        res = self.conn.execute(_UPDATE_INCIDENT, {**_incident_values(inc), "b_id": inc.id, "b_version": inc.version,
-                                                   "b_new": inc.version + 1})
-        if res.rowcount != 1:
+        changed = _UPDATE_INCIDENT.execute(
+            self.conn, {**_incident_values(inc), "b_id": inc.id, "b_version": inc.version, "b_new": inc.version + 1})
+        if changed != 1:
             raise Conflict(f"incident {inc.id} was changed by someone else; reload and retry", field="incident_id")
         inc.version += 1
         self._timeline(inc)
 
     def _timeline(self, inc: Incident) -> None:
-        rows = _timeline_rows(inc.events, "incident_id", inc.id)
-        if rows:
-            self.conn.execute(insert(t.incident_timeline), rows)
+        _insert_rows(self.conn, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
                   limit: int = 50) -> list[Incident]:
         """Open incidents of a family received since ``since`` inside the box around a circle of
         ``radius_m`` (newest first); the exact distance is the domain's to judge."""
-        c = t.incidents.c
         dlat, dlon = degree_margins(lat, radius_m)
-        rows = self.conn.execute(
-            select(t.incidents).where(
-                c.family == family, c.received_at >= since, c.status.in_([s.value for s in OPEN_STATUSES]),
-                c.lat.between(lat - dlat, lat + dlat), c.lon.between(lon - dlon, lon + dlon),
-            ).order_by(c.received_at.desc()).limit(limit)
-        )
+        rows = _OPEN_NEAR.all(self.conn, {"family": family, "since": since, "lat_lo": lat - dlat,
+                                          "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon,
+                                          "limit": limit})
         return [incident_from_row(r) for r in rows]
 
 
-def unit_from_row(r: Row[Any] | Any) -> Unit:
-    m = r._mapping
-    pos = GeoPoint(lat=m["lat"], lon=m["lon"]) if m["lat"] is not None else None
+def _open_near() -> DirectStatement:
+    c = t.incidents.c
+    return DirectStatement(
+        select(t.incidents).where(
+            c.family == bindparam("family"), c.received_at >= bindparam("since"),
+            c.status.in_([bindparam(f"open_{i}", s.value) for i, s in enumerate(sorted(OPEN_STATUSES))]),
+            c.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+            c.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+        ).order_by(c.received_at.desc()).limit(bindparam("limit"))
+    )
+
+
+_OPEN_NEAR = _open_near()
+
+
+def _capabilities(names: Sequence[str]) -> frozenset[Capability]:
+    """Capability sets repeat across units (a handful of kinds): built once each."""
+    key = tuple(names)
+    caps = _CAPABILITIES.get(key)
+    if caps is None:
+        caps = _CAPABILITIES[key] = frozenset(Capability(c) for c in key)
+    return caps
+
+
+def unit_from_row(r: Row[Any] | Sequence[Any]) -> Unit:
+    """A unit from its ``units`` row (a Row with those columns, or a tuple in table order); cheap,
+    since every recommendation converts every available unit."""
+    (id_, call_sign, home_station, capabilities, crew_size, status, lat, lon, position_at, incident_id,
+     status_at, checkin_at, version) = _values(r, _UNIT_FIELDS)
     return Unit(
-        id=m["id"], call_sign=m["call_sign"], home_station=m["home_station"],
-        capabilities=frozenset(Capability(c) for c in m["capabilities"]), crew_size=m["crew_size"],
-        status=UnitStatus(m["status"]), position=pos, position_at=m["position_at"],
-        incident_id=m["incident_id"], status_at=m["status_at"], checkin_at=m["checkin_at"], version=m["version"],
+        id=id_, call_sign=call_sign, home_station=home_station, capabilities=_capabilities(capabilities),
+        crew_size=crew_size, status=_UNIT_STATUS[status],
+        position=GeoPoint(lat=lat, lon=lon) if lat is not None else None, position_at=position_at,
+        incident_id=incident_id, status_at=status_at, checkin_at=checkin_at, version=version,
     )
 
 
@@ -153,9 +228,37 @@ def _unit_values(u: Unit) -> dict[str, Any]:
     }
 
 
-_UNIT_COLUMNS = [c.name for c in t.units.c if c.name not in ("id", "version")]
-_INSERT_UNIT = insert(t.units)
-_UPDATE_UNIT = _versioned_update(t.units, _UNIT_COLUMNS)
+_INSERT_UNIT = _insert(t.units)
+_UPDATE_UNIT = _versioned_update(t.units)
+_UNIT_BY_ID = _by_id(t.units)
+_UNIT_BY_ID_LOCKED = _by_id(t.units, for_update=True)
+_INSERT_UNIT_TIMELINE = _insert(t.unit_timeline, ("unit_id", *_TIMELINE_COLUMNS))
+_UNITS_WITH_STATUS = DirectStatement(select(t.units).where(t.units.c.status == bindparam("status")))
+
+
+def load_unit(conn: Connection, unit_id: str) -> Unit | None:
+    """The unit, or None: the fast read for read models (one compiled statement, no locking)."""
+    row = _UNIT_BY_ID.first(conn, {"id": unit_id})
+    return unit_from_row(row) if row is not None else None
+
+
+def units_with_status(conn: Connection, status: UnitStatus) -> list[Unit]:
+    """Every unit in ``status`` (e.g. the available ones a recommendation ranks)."""
+    return [unit_from_row(r) for r in _UNITS_WITH_STATUS.all(conn, {"status": status.value})]
+
+
+def available_units(conn: Connection, also: Iterable[str] = ()) -> list[Unit]:
+    """The available units, plus the units ``also`` names (an incident's active units) whatever their
+    status: what ``recommend_units`` ranks, read with compiled statements."""
+    units = units_with_status(conn, UnitStatus.AVAILABLE)
+    have = {u.id for u in units}
+    for unit_id in also:
+        if unit_id not in have:
+            u = load_unit(conn, unit_id)
+            if u is not None:
+                units.append(u)
+                have.add(unit_id)
+    return units
 
 
 class UnitRepository:
@@ -165,15 +268,13 @@ class UnitRepository:
         self.seen: list[Unit] = []
 
     def add(self, u: Unit) -> None:
-        self.conn.execute(_INSERT_UNIT, {"id": u.id, "version": 0, **_unit_values(u)})
+        _INSERT_UNIT.execute(self.conn, {"id": u.id, "version": 0, **_unit_values(u)})
         self._timeline(u)
         self.seen.append(u)
 
     def get(self, unit_id: str, *, for_update: bool = False) -> Unit:
-        q = select(t.units).where(t.units.c.id == unit_id)
-        if for_update and self.lock:
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        stmt = _UNIT_BY_ID_LOCKED if for_update and self.lock else _UNIT_BY_ID
+        row = stmt.first(self.conn, {"id": unit_id})
         if row is None:
             raise NotFound(f"unit {unit_id} not found", field="unit_id")
         u = unit_from_row(row)
@@ -182,9 +283,9 @@ class UnitRepository:
         return u
 
     def save(self, u: Unit) -> None:
-        res = self.conn.execute(_UPDATE_UNIT, {**_unit_values(u), "b_id": u.id, "b_version": u.version,
-                                               "b_new": u.version + 1})
-        if res.rowcount != 1:
+        changed = _UPDATE_UNIT.execute(
+            self.conn, {**_unit_values(u), "b_id": u.id, "b_version": u.version, "b_new": u.version + 1})
+        if changed != 1:
             raise Conflict(f"unit {u.call_sign} was changed by someone else; reload and retry", field="unit_id")
         u.version += 1
         self._timeline(u)
@@ -192,8 +293,7 @@ class UnitRepository:
     def _timeline(self, u: Unit) -> None:
         # Positions are frequent and live in the unit row; the timeline keeps status changes.
         rows = [r for r in _timeline_rows(u.events, "unit_id", u.id) if r["kind"] != "UnitMoved"]
-        if rows:
-            self.conn.execute(insert(t.unit_timeline), rows)
+        _insert_rows(self.conn, _INSERT_UNIT_TIMELINE, rows)
 
 
 def major_from_row(r: Row[Any] | Any) -> MajorIncident:

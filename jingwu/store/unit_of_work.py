@@ -13,13 +13,18 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, bindparam, insert
 
 from jingwu.domain.events import Event
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 from jingwu.store.engine import is_sqlite
 from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
+
+_OUTBOX_COLUMNS = ("stream", "kind", "station_code", "payload", "created_at")
+_INSERT_OUTBOX = DirectStatement(insert(t.outbox).values({c: bindparam(c) for c in _OUTBOX_COLUMNS}).inline())
+"""Rows are inserted in event order in one call, so ``seq`` order is event order."""
 
 
 class UnitOfWork:
@@ -77,11 +82,12 @@ class UnitOfWork:
     def commit(self) -> None:
         events = self.collect_events()
         if events:
-            self.conn.execute(insert(t.outbox), [
-                {"stream": e.stream, "kind": e.kind, "station_code": e.station_code, "payload": e.to_dict(),
-                 "created_at": e.at}
-                for e in events
-            ])
+            rows = [{"stream": e.stream, "kind": e.kind, "station_code": e.station_code, "payload": e.to_dict(),
+                     "created_at": e.at} for e in events]
+            if len(rows) == 1:
+                _INSERT_OUTBOX.execute(self.conn, rows[0])
+            else:
+                _INSERT_OUTBOX.executemany(self.conn, rows)
         if self._audit:
             audit_chain.append(self.conn, self._audit)  # last write: holds the chain head to COMMIT
             self._audit = []

@@ -1,0 +1,181 @@
+"""Hot statements compiled once per dialect and run directly on the connection's DBAPI cursor.
+
+Why: for the store's small statements, SQLAlchemy Core's per-execution machinery (argument
+coercion, cache-key generation, execution-context set-up, generic parameter and result processing)
+costs several times what SQLite or PostgreSQL take to run them (figures in docs/benchmarks.md,
+"In-process store"). A ``DirectStatement`` keeps what SQLAlchemy is good at — it writes the SQL for
+the dialect and supplies each column's bind and result conversions (``UtcDateTime``, JSON,
+booleans…) — and skips the rest: the statement is compiled once per dialect, and each execution
+converts its parameters with those same processors and hands them to the DBAPI cursor of the
+``Connection`` it is given. That is the connection's own DBAPI connection, so the statement runs
+inside whatever transaction the ``Connection`` has open (the unit of work's, typically), and a row
+written here reads back identically through ordinary SQLAlchemy queries, and vice versa.
+
+Limits, checked when a statement is compiled: no expanding ``IN`` lists, no escaped bind names.
+Database errors are raised as SQLAlchemy's own exception classes (``IntegrityError``…), so callers
+catch the same exceptions as with ``Connection.execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Dialect, exc
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any]
+
+
+class _Plan:
+    """One statement compiled for one dialect: its SQL, its parameters in order, their processors."""
+
+    __slots__ = ("binds", "dbapi_error", "positional", "result_procs", "result_types", "sql")
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if getattr(compiled, "escaped_bind_names", None):
+            raise ValueError(f"bind names need escaping: {compiled.escaped_bind_names}")
+        bind_procs: Mapping[str, Processor] = compiled._bind_processors
+        names = (list(compiled.positiontup) if compiled.positional
+                 else list(dict.fromkeys(compiled.bind_names.values())))
+        self.binds: list[tuple[str, Processor | None, Any]] = []
+        for name in names:
+            bp = compiled.binds[name]
+            if bp.expanding:
+                raise ValueError(f"{name}: expanding IN parameters cannot run directly")
+            self.binds.append((name, bind_procs.get(name), bp.effective_value))
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        self.result_types = [rc[3] for rc in getattr(compiled, "_result_columns", []) or []]
+        self.result_procs: list[tuple[int, Processor]] | None = None
+        self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+
+    def params(self, given: Mapping[str, Any]) -> Any:
+        """The DBAPI parameters for ``given``, converted as SQLAlchemy would (processors run on None too)."""
+        if self.positional:
+            out = []
+            for name, proc, default in self.binds:
+                v = given.get(name, default)
+                out.append(proc(v) if proc is not None else v)
+            return tuple(out)
+        named = {}
+        for name, proc, default in self.binds:
+            v = given.get(name, default)
+            named[name] = proc(v) if proc is not None else v
+        return named
+
+    def row_converter(self, dialect: Dialect, description: Sequence[Any]) -> list[tuple[int, Processor]]:
+        """Result processors by column, built from the first result's column types, as SQLAlchemy
+        does (PostgreSQL's numeric processors depend on the type the server reports)."""
+        if self.result_procs is None:
+            procs = []
+            for i, type_ in enumerate(self.result_types):
+                proc = type_._cached_result_processor(dialect, description[i][1])
+                if proc is not None:
+                    procs.append((i, proc))
+            self.result_procs = procs
+        return self.result_procs
+
+
+def _bound(plan: _Plan, given: Mapping[str, Any]) -> Any:
+    """The parameters, or the ``StatementError`` SQLAlchemy raises when a type refuses a value
+    (e.g. a naive datetime given to a ``UtcDateTime`` column)."""
+    try:
+        return plan.params(given)
+    except Exception as e:
+        raise exc.StatementError(f"({type(e).__module__}.{type(e).__name__}) {e}", plan.sql, given, e) from e
+
+
+def _convert(rows: Iterable[Sequence[Any]], procs: list[tuple[int, Processor]]) -> list[tuple[Any, ...]]:
+    if not procs:
+        return [tuple(r) for r in rows]
+    out = []
+    for r in rows:
+        values = list(r)
+        for i, proc in procs:
+            values[i] = proc(values[i])
+        out.append(tuple(values))
+    return out
+
+
+class DirectStatement:
+    """A Core statement run on the DBAPI cursor of a ``Connection``, compiled once per dialect.
+
+    Results come back as plain tuples in the statement's column order, converted by the columns'
+    types exactly as SQLAlchemy converts them.
+    """
+
+    __slots__ = ("_last_dialect", "_last_plan", "_plans", "statement")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._plans: WeakKeyDictionary[Dialect, _Plan] = WeakKeyDictionary()
+        self._last_dialect: Dialect | None = None
+        self._last_plan: _Plan | None = None
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        if dialect is self._last_dialect and self._last_plan is not None:
+            return self._last_plan
+        plan = self._plans.get(dialect)
+        if plan is None:
+            plan = self._plans[dialect] = _Plan(self.statement, dialect)
+        self._last_dialect, self._last_plan = dialect, plan
+        return plan
+
+    def _run(self, conn: Connection, params: Mapping[str, Any] | None, fetch: int) -> tuple[int, list[Any]]:
+        """Execute; ``fetch`` 0 = no rows, 1 = the first row, 2 = all rows. Returns (rowcount, rows)."""
+        if not conn.in_transaction():
+            conn.begin()  # as Connection.execute would (autobegin), so reads see one snapshot
+        dialect = conn.dialect
+        plan = self.plan(dialect)
+        args = _bound(plan, params or {})
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(plan.sql, args)
+            if fetch == 0:
+                return cur.rowcount, []
+            if fetch == 1:
+                one = cur.fetchone()
+                raw: list[Any] = [] if one is None else [one]
+            else:
+                raw = list(cur.fetchall())
+            if not raw:
+                return cur.rowcount, []
+            procs = plan.result_procs
+            if procs is None:
+                procs = plan.row_converter(dialect, cur.description)
+            return cur.rowcount, _convert(raw, procs)
+        except plan.dbapi_error as e:
+            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
+        finally:
+            cur.close()
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement that returns no rows; returns the number of rows it changed."""
+        return self._run(conn, params, 0)[0]
+
+    def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        rows = self._run(conn, params, 1)[1]
+        return rows[0] if rows else None
+
+    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._run(conn, params, 2)[1]
+
+    def executemany(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run the statement once per row in one DBAPI call (order kept: rows get ascending keys)."""
+        if not conn.in_transaction():
+            conn.begin()
+        plan = self.plan(conn.dialect)
+        args = [_bound(plan, r) for r in rows]
+        if not args:
+            return
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(plan.sql, args)
+        except plan.dbapi_error as e:
+            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=conn.dialect,
+                                          ismulti=True) from e
+        finally:
+            cur.close()

@@ -1,0 +1,201 @@
+"""The store's compiled statements (``DirectStatement``) against SQLAlchemy Core, on SQLite and
+PostgreSQL: rows written by one read back identically through the other, in the same transaction,
+with the same errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, exc, insert, select, update
+
+from jingwu.domain import events as ev
+from jingwu.domain.errors import Conflict, NotFound
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.incident import Incident, IncidentStatus, Source
+from jingwu.domain.unit import UnitStatus
+from jingwu.store import audit_chain
+from jingwu.store import tables as t
+from jingwu.store.repositories import (
+    available_units,
+    incident_as_row,
+    incident_from_row,
+    load_incident,
+    load_unit,
+    unit_from_row,
+)
+from jingwu.store.unit_of_work import UnitOfWork, read_connection
+from tests.conftest import drop_pg_schema, fresh_engine
+
+CST = timezone(timedelta(hours=8))
+UNIT = "U-P07-01"
+
+
+@pytest.fixture
+def engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng, url = fresh_engine(backend, tmp_path, tmp_path_factory)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        if backend == "postgresql":
+            drop_pg_schema(url)
+
+
+def _incident(incident_id: str, **over: Any) -> Incident:
+    values: dict[str, Any] = dict(
+        id=incident_id, type_code="THEFT", family="property", priority=3, location=GeoPoint(42.5063, 1.5218),
+        station_code="AD-ST-07", received_at=datetime(2026, 11, 27, 13, 5, 7, 123456, tzinfo=CST),
+        received_by="dispatcher", source=Source.PUBLIC_CALL, address=None, street="Carrer Major 1",
+        description="bicicleta — 自行車", callers=2, dispatched_at=datetime(2026, 11, 27, 5, 6, tzinfo=UTC),
+        active_units=["U-1", "U-2"],
+    )
+    values.update(over)
+    return Incident(**values)
+
+
+def _sa_row(conn: Any, table: Any, key: str) -> dict[str, Any]:
+    return dict(conn.execute(select(table).where(table.c.id == key)).one()._mapping)
+
+
+def test_incident_written_directly_reads_back_through_core(engine: Engine) -> None:
+    inc = _incident("INC-D-1")
+    inc.events.append(ev.IncidentReceived(at=inc.received_at, actor="dispatcher", station_code=inc.station_code,
+                                          incident_id=inc.id, type_code="THEFT", priority=3, lat=1.0, lon=2.0,
+                                          source="public_call"))
+    with UnitOfWork(engine) as uow:
+        uow.incidents.add(inc)
+        uow.commit()
+    with engine.connect() as conn:
+        row = _sa_row(conn, t.incidents, inc.id)
+        timeline = conn.execute(select(t.incident_timeline).where(t.incident_timeline.c.incident_id == inc.id)).all()
+    expected = incident_as_row(inc)
+    expected["received_at"] = datetime(2026, 11, 27, 5, 5, 7, 123456, tzinfo=UTC)
+    assert row == expected
+    assert row["received_at"].utcoffset() == timedelta(0)
+    assert row["address"] is None and row["closed_at"] is None
+    assert row["active_units"] == ["U-1", "U-2"]
+    assert [(r.kind, r.actor, r.at, r.data["type_code"]) for r in timeline] == [
+        ("IncidentReceived", "dispatcher", expected["received_at"], "THEFT")]
+
+
+def test_incident_written_through_core_reads_back_directly(engine: Engine) -> None:
+    inc = _incident("INC-D-2", active_units=[], street=None, dispatched_at=None)
+    with engine.begin() as conn:
+        conn.execute(insert(t.incidents).values(incident_as_row(inc)))
+    with UnitOfWork(engine) as uow:
+        got = uow.incidents.get(inc.id, for_update=True)
+    with read_connection(engine) as conn:
+        via_core = incident_from_row(conn.execute(select(t.incidents).where(t.incidents.c.id == inc.id)).one())
+        via_helper = load_incident(conn, inc.id)
+        assert load_incident(conn, "INC-NONE") is None
+    assert got == via_core == via_helper
+    assert got.received_at == inc.received_at and got.received_at.tzinfo is UTC
+    assert got.active_units == [] and got.street is None and got.dispatched_at is None
+    assert got.status is IncidentStatus.RECEIVED and got.source is Source.PUBLIC_CALL
+
+
+def test_a_row_with_other_columns_still_converts(engine: Engine) -> None:
+    with read_connection(engine) as conn:
+        reordered = conn.execute(select(*reversed(list(t.units.c))).where(t.units.c.id == UNIT)).one()
+        plain = conn.execute(select(t.units).where(t.units.c.id == UNIT)).one()
+    assert unit_from_row(reordered) == unit_from_row(plain) == unit_from_row(tuple(plain))
+
+
+def test_versioned_update_and_unit_round_trip(engine: Engine) -> None:
+    when = datetime(2026, 11, 27, 9, 30, tzinfo=CST)
+    with UnitOfWork(engine) as uow:
+        unit = uow.units.get(UNIT, for_update=True)
+        version = unit.version
+        unit.status_at = when
+        unit.position = GeoPoint(42.51, 1.53)
+        unit.position_at = None
+        unit.set_status(UnitStatus.OFF_DUTY, when, "dispatcher")
+        uow.units.save(unit)
+        uow.commit()
+    with read_connection(engine) as conn:
+        row = _sa_row(conn, t.units, UNIT)
+        direct = load_unit(conn, UNIT)
+        steps = conn.execute(select(t.unit_timeline.c.kind, t.unit_timeline.c.data)
+                             .where(t.unit_timeline.c.unit_id == UNIT)).all()
+    assert row["version"] == version + 1 and row["status"] == "off_duty"
+    assert row["status_at"] == when and row["position_at"] is None and (row["lat"], row["lon"]) == (42.51, 1.53)
+    assert direct == unit_from_row(row.values()) == unit
+    assert steps[-1].kind == "UnitStatusChanged" and steps[-1].data["new"] == "off_duty"
+
+    # A save based on the version read before that one is refused.
+    stale = unit
+    stale.version = version
+    with UnitOfWork(engine) as uow, pytest.raises(Conflict):
+        uow.units.save(stale)
+
+
+def test_direct_writes_stay_in_the_unit_of_work_transaction(engine: Engine) -> None:
+    with UnitOfWork(engine) as uow:
+        uow.incidents.add(_incident("INC-D-3"))
+        assert uow.conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == "INC-D-3")).scalar() == "INC-D-3"
+        uow.rollback()
+    with UnitOfWork(engine) as uow, pytest.raises(NotFound):
+        uow.incidents.get("INC-D-3")
+    with engine.begin() as conn:  # a Core write, then a direct read in the same transaction
+        conn.execute(update(t.units).where(t.units.c.id == UNIT).values(crew_size=5))
+        unit = load_unit(conn, UNIT)
+        assert unit is not None and unit.crew_size == 5
+        conn.rollback()
+
+
+def test_database_and_type_errors_are_sqlalchemys(engine: Engine) -> None:
+    with UnitOfWork(engine) as uow:
+        uow.incidents.add(_incident("INC-D-4"))
+        uow.commit()
+    with UnitOfWork(engine) as uow, pytest.raises(exc.IntegrityError):
+        uow.incidents.add(_incident("INC-D-4"))
+    naive = _incident("INC-D-5", received_at=datetime(2026, 11, 27, 5, 0))
+    with UnitOfWork(engine) as uow, pytest.raises(exc.StatementError, match="naive datetime"):
+        uow.incidents.add(naive)
+
+
+def test_outbox_rows_follow_event_order(engine: Engine) -> None:
+    at = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+    kinds = [ev.UnitStatusChanged(at=at + timedelta(seconds=i), actor="x", station_code=None, unit_id=UNIT,
+                                  call_sign="P07-01", old="a", new=f"s{i}") for i in range(5)]
+    with UnitOfWork(engine) as uow:
+        for e in kinds:
+            uow.emit(e)
+        uow.commit()
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.outbox).order_by(t.outbox.c.seq.desc()).limit(5)).all()[::-1]
+    assert [r.payload["new"] for r in rows] == [f"s{i}" for i in range(5)]
+    assert [r.created_at for r in rows] == [e.at for e in kinds]
+    assert all(r.published_at is None and r.stream == f"unit:{UNIT}" for r in rows)
+
+
+def test_audit_chain_appended_directly_verifies(engine: Engine) -> None:
+    at = datetime(2026, 11, 27, 5, 0, tzinfo=CST)
+    with UnitOfWork(engine) as uow:
+        for i in range(3):
+            uow.audit(at=at, actor="dispatcher", action="test.direct", object_type="incident",
+                      object_id=f"INC-{i}", detail={"n": i, "when": at.isoformat(), "none": None})
+        uow.commit()
+    with engine.connect() as conn:
+        head_seq, head_hash = audit_chain.head(conn)
+        last = conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq.desc()).limit(1)).one()
+        report = audit_chain.verify(conn)
+    assert (head_seq, head_hash) == (last.seq, last.hash)
+    assert last.at == at and last.detail == {"n": 2, "when": at.isoformat(), "none": None}
+    assert report.ok and report.head_seq == head_seq
+
+
+def test_available_units_match_the_core_query(engine: Engine) -> None:
+    with read_connection(engine) as conn:
+        busy = conn.execute(select(t.units.c.id).where(t.units.c.status != "available").limit(1)).scalar()
+        also = [UNIT] + ([busy] if busy else []) + ["U-MISSING"]
+        uc = t.units.c
+        core = [unit_from_row(r) for r in conn.execute(
+            select(t.units).where((uc.status == "available") | uc.id.in_(also)))]
+        direct = available_units(conn, also=also)
+    assert len(core) > 0
+    assert sorted(direct, key=lambda u: u.id) == sorted(core, key=lambda u: u.id)
