@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, exc
+from sqlalchemy import Column, Connection, Dialect, Table, bindparam, exc, insert
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
@@ -179,3 +179,32 @@ class DirectStatement:
                                           ismulti=True) from e
         finally:
             cur.close()
+
+
+_INSERTS: dict[tuple[Table, tuple[str, ...]], tuple[DirectStatement, list[tuple[str, Any]]]] = {}
+
+
+def _python_default(column: Column[Any]) -> Any:
+    """The ``default=`` Core would apply on INSERT (a value, or a callable to call), else None."""
+    default: Any = column.default
+    if default is not None and (default.is_scalar or default.is_callable):
+        return default
+    return None
+
+
+def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
+    """INSERT one row, with a statement compiled once per table and column set: the fast form of
+    ``conn.execute(insert(table).values(**values))`` for single-row inserts on hot paths
+    (assignments, idempotency keys, callers). Columns left out get their Python-side defaults,
+    as Core gives them; server-side ones (autoincrement keys) are left to the database."""
+    key = (table, tuple(values))
+    entry = _INSERTS.get(key)
+    if entry is None:
+        defaults = [(c.name, d) for c in table.c if c.name not in values and (d := _python_default(c)) is not None]
+        names = [*values, *(name for name, _d in defaults)]
+        stmt = DirectStatement(insert(table).values({n: bindparam(n) for n in names}).inline())
+        entry = _INSERTS[key] = (stmt, defaults)
+    stmt, defaults = entry
+    if defaults:
+        values = {**values, **{name: d.arg(None) if d.is_callable else d.arg for name, d in defaults}}
+    stmt.execute(conn, values)

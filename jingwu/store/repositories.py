@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, or_, select, update
 
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
@@ -259,6 +259,27 @@ def available_units(conn: Connection, also: Iterable[str] = ()) -> list[Unit]:
                 units.append(u)
                 have.add(unit_id)
     return units
+
+
+_UNIT_HOME = DirectStatement(select(t.units.c.home_station).where(t.units.c.id == bindparam("id")))
+_MOVE_UNIT = DirectStatement(
+    update(t.units)
+    .where(t.units.c.id == bindparam("b_id"),
+           or_(t.units.c.position_at.is_(None), t.units.c.position_at <= bindparam("b_at")))
+    .values(lat=bindparam("lat"), lon=bindparam("lon"), position_at=bindparam("b_at"))
+)
+
+
+def unit_home_station(conn: Connection, unit_id: str) -> str | None:
+    """The unit's home station, or None if there is no such unit (the scope check of a position fix)."""
+    row = _UNIT_HOME.first(conn, {"id": unit_id})
+    return row[0] if row is not None else None
+
+
+def record_position(conn: Connection, unit_id: str, point: GeoPoint, at: datetime) -> bool:
+    """Store a position fix unless the unit already has a newer one; True if it was stored.
+    Positions bypass the version check: they change nothing a dispatcher decided."""
+    return _MOVE_UNIT.execute(conn, {"b_id": unit_id, "b_at": at, "lat": point.lat, "lon": point.lon}) == 1
 
 
 class UnitRepository:

@@ -19,13 +19,16 @@ from jingwu.domain.incident import Incident, IncidentStatus, Source
 from jingwu.domain.unit import UnitStatus
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
+from jingwu.store.direct import insert_row
 from jingwu.store.repositories import (
     available_units,
     incident_as_row,
     incident_from_row,
     load_incident,
     load_unit,
+    record_position,
     unit_from_row,
+    unit_home_station,
 )
 from jingwu.store.unit_of_work import UnitOfWork, read_connection
 from tests.conftest import drop_pg_schema, fresh_engine
@@ -199,3 +202,42 @@ def test_available_units_match_the_core_query(engine: Engine) -> None:
         direct = available_units(conn, also=also)
     assert len(core) > 0
     assert sorted(direct, key=lambda u: u.id) == sorted(core, key=lambda u: u.id)
+
+
+def test_insert_row_fills_python_defaults_and_keeps_the_open_assignment_index(engine: Engine) -> None:
+    at = datetime(2026, 11, 27, 5, 0, tzinfo=CST)
+    with engine.begin() as conn:
+        org = conn.execute(select(t.org_units.c.code).limit(1)).scalar_one()
+        insert_row(conn, t.users, {"username": "direct.user", "password_hash": "x", "role": "dispatcher",
+                                   "org_code": org, "created_at": at})
+        user = conn.execute(select(t.users).where(t.users.c.username == "direct.user")).one()
+        # Core fills Python-side defaults on insert; so does insert_row.
+        assert (user.disabled, user.token_version, user.failed_logins, user.locked_until) == (False, 0, 0, None)
+        assert user.created_at == at
+    with engine.begin() as conn:
+        inc = _incident("INC-D-6")
+        conn.execute(insert(t.incidents).values(incident_as_row(inc)))
+    row = {"incident_id": "INC-D-6", "unit_id": UNIT, "assigned_at": at, "assigned_by": "d", "recommended": True,
+           "override_reason": None, "eta_s": 61.5}
+    with engine.begin() as conn:
+        insert_row(conn, t.assignments, row)
+    with engine.connect() as conn:
+        got = conn.execute(select(t.assignments).where(t.assignments.c.incident_id == "INC-D-6")).one()
+        assert (got.recommended, got.eta_s, got.ended_at, got.assigned_at) == (True, 61.5, None, at)
+    with engine.begin() as conn, pytest.raises(exc.IntegrityError):
+        insert_row(conn, t.assignments, row)  # a second open assignment of one unit
+
+
+def test_position_fix_keeps_the_newest(engine: Engine) -> None:
+    at = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        assert unit_home_station(conn, "U-MISSING") is None
+        home = unit_home_station(conn, UNIT)
+        assert home == conn.execute(select(t.units.c.home_station).where(t.units.c.id == UNIT)).scalar_one()
+        conn.execute(update(t.units).where(t.units.c.id == UNIT).values(position_at=None))
+        assert record_position(conn, UNIT, GeoPoint(42.51, 1.52), at)
+        assert not record_position(conn, UNIT, GeoPoint(42.0, 1.0), at - timedelta(seconds=1))
+        assert record_position(conn, UNIT, GeoPoint(42.52, 1.53), at)
+        assert not record_position(conn, "U-MISSING", GeoPoint(42.52, 1.53), at)
+        unit = load_unit(conn, UNIT)
+    assert unit is not None and unit.position == GeoPoint(42.52, 1.53) and unit.position_at == at
