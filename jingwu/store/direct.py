@@ -19,6 +19,7 @@ catch the same exceptions as with ``Connection.execute``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -31,7 +32,8 @@ Processor = Callable[[Any], Any]
 class _Plan:
     """One statement compiled for one dialect: its SQL, its parameters in order, their processors."""
 
-    __slots__ = ("binds", "dbapi_error", "positional", "result_procs", "result_types", "sql")
+    __slots__ = ("dbapi_error", "defaults", "get_values", "names", "positional", "procs", "result_procs",
+                 "result_types", "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -40,12 +42,18 @@ class _Plan:
         bind_procs: Mapping[str, Processor] = compiled._bind_processors
         names = (list(compiled.positiontup) if compiled.positional
                  else list(dict.fromkeys(compiled.bind_names.values())))
-        self.binds: list[tuple[str, Processor | None, Any]] = []
-        for name in names:
+        self.names = tuple(names)
+        self.defaults: dict[str, Any] = {}  # binds that carry their own value (LIMIT 1 …)
+        self.procs: list[tuple[int, Processor]] = []
+        for i, name in enumerate(names):
             bp = compiled.binds[name]
             if bp.expanding:
                 raise ValueError(f"{name}: expanding IN parameters cannot run directly")
-            self.binds.append((name, bind_procs.get(name), bp.effective_value))
+            if bp.effective_value is not None:
+                self.defaults[name] = bp.effective_value
+            if name in bind_procs:
+                self.procs.append((i, bind_procs[name]))
+        self.get_values: Callable[[Mapping[str, Any]], Any] | None = itemgetter(*names) if names else None
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
         self.result_types = [rc[3] for rc in getattr(compiled, "_result_columns", []) or []]
@@ -53,18 +61,17 @@ class _Plan:
         self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
     def params(self, given: Mapping[str, Any]) -> Any:
-        """The DBAPI parameters for ``given``, converted as SQLAlchemy would (processors run on None too)."""
-        if self.positional:
-            out = []
-            for name, proc, default in self.binds:
-                v = given.get(name, default)
-                out.append(proc(v) if proc is not None else v)
-            return tuple(out)
-        named = {}
-        for name, proc, default in self.binds:
-            v = given.get(name, default)
-            named[name] = proc(v) if proc is not None else v
-        return named
+        """The DBAPI parameters for ``given``, converted as SQLAlchemy would (processors run on None
+        too); a parameter missing from ``given`` raises KeyError, as Core refuses it too."""
+        if self.get_values is None:
+            return () if self.positional else {}
+        if self.defaults:
+            given = {**self.defaults, **given}
+        got = self.get_values(given)
+        values = list(got) if len(self.names) > 1 else [got]
+        for i, proc in self.procs:
+            values[i] = proc(values[i])
+        return values if self.positional else dict(zip(self.names, values, strict=True))
 
     def row_converter(self, dialect: Dialect, description: Sequence[Any]) -> list[tuple[int, Processor]]:
         """Result processors by column, built from the first result's column types, as SQLAlchemy
