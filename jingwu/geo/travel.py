@@ -12,21 +12,29 @@ The bound starts from a guess based on the straight-line distance to the ``want`
 (scaled by what earlier answers on this network showed) and grows until ``want`` units are
 reached or ``max_seconds`` passes; ETAs at or under the bound are exact. Units farther than the
 snapper's distance from any road get a flagged straight-line estimate instead.
+
+The services ask about the same incident several times (once per capability of its run card, again
+when the screen reloads, again inside ``assign_unit``, then for one unit's route), so the search
+tree of each recent incident position is kept (``SearchCache``, least recently used dropped first)
+with the routes already walked in it: a question whose units fall within a kept tree's bound is
+answered without searching, with the same answer a fresh search gives.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
 
-from jingwu.domain.geography import GeoPoint, haversine_m
+from jingwu.domain.geography import GeoPoint
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.geo.reverse_search import ReverseSearch, SearchTree
-from jingwu.geo.roads import RoadNetwork, haversine_arrays
+from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -49,6 +57,8 @@ class RoadTravelTimes:
         min_bound_s: float = 120.0,
         snap_cache_size: int = 200_000,
         local_search_above_nodes: int = 3_000_000,
+        search_cache_bytes: int = 32 * 2**20,
+        incident_snap_cache_size: int = 20_000,
     ) -> None:
         self.network = network
         self.traffic = traffic or TrafficTable.free_flow()
@@ -59,7 +69,10 @@ class RoadTravelTimes:
         self.snap_cache_size = snap_cache_size
         self._snap_rows: dict[tuple[float, float], int] = {}
         self._snap_table: list[np.ndarray] | None = None
+        self.incident_snap_cache_size = incident_snap_cache_size
+        self._snapped_places: OrderedDict[tuple[float, float], SnappedPoint] = OrderedDict()
         self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
+        self.trees = SearchCache(search_cache_bytes)
         self._snap_lock = threading.Lock()
         self._s_per_m = 1.5 / GUESS_SPEED_MS
         n = network.n_nodes
@@ -80,7 +93,7 @@ class RoadTravelTimes:
     ) -> list[TravelEstimate]:
         if want <= 0 or not origins:
             return []
-        target = self.snapper.snap(destination)
+        target = self._snap_place(destination)
         if not target.on_network:
             note = f"incident is {target.off_road_m:.0f} m from the nearest road: straight-line estimate"
             guesses = self.fallback.estimate(destination, origins, want=want, max_seconds=max_seconds, at=at)
@@ -91,25 +104,17 @@ class RoadTravelTimes:
             snaps = self._snap_units(lat, lon)
         straight = haversine_arrays(lat, lon, np.full(len(lat), destination.lat), np.full(len(lat), destination.lon))
         on = snaps.on_network
-        weights = self.network.weights(self.traffic.factors_at(at))
-        bound = self._first_bound(straight[on], want, max_seconds)
         eta, via = np.full(len(lat), np.inf), np.full(len(lat), -1, dtype=np.int64)
-        searched = None
-        while on.any():
-            eta, via, searched = self._search(weights, target, snaps, bound)
-            reached = on & (eta <= bound)
-            if reached.sum() >= want or bound >= max_seconds:
-                break
-            bound = min(max_seconds, bound * 2.5)
-        reached = on & (eta <= bound)
-        if reached.sum() >= want:
-            self._learn(straight[on], eta[on], want)
+        kept: KeptSearch | None = None
+        if on.any():
+            eta, via, kept = self._reach(target, snaps, straight, want, max_seconds, at)
         found: list[TravelEstimate] = []
-        tree = PathTree(self, searched) if searched is not None else None
-        for i in _best(np.flatnonzero(reached & (eta <= max_seconds)), eta, origins, want):
-            assert tree is not None  # reached units imply a search was made
-            args = (float(eta[i]), int(via[i]), float(straight[i]))
-            found.append(self._road_estimate(origins[i], i, *args, snaps, target, tree))
+        if kept is not None:
+            reached = on & (eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds))
+            for i in _best(np.flatnonzero(reached), eta, origins, want):
+                args = (float(eta[i]), int(via[i]), float(straight[i]))
+                found.append(self._road_estimate(origins[i], i, *args, snaps, target, kept.paths))
+            self.trees.resized(kept)
         guess = straight / self.fallback.speed_ms
         for i in _best(np.flatnonzero(~on & (guess <= max_seconds)), guess, origins, want):
             est = self.fallback.one(origins[i], destination, float(straight[i]))
@@ -145,23 +150,63 @@ class RoadTravelTimes:
         observed = float(np.partition(finite, k)[k]) / max(float(np.partition(straight, k)[k]), 50.0)
         self._s_per_m = 0.8 * self._s_per_m + 0.2 * min(max(observed, 0.02), 2.0)
 
-    def _search(
-        self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, bound: float
-    ) -> tuple[np.ndarray, np.ndarray, SearchTree]:
-        """ETAs of all units within ``bound``, the node each leaves its street by, and the search tree.
+    def _reach(
+        self, target: SnappedPoint, snaps: SnappedArrays, straight: np.ndarray, want: int, max_seconds: float,
+        at: datetime,
+    ) -> tuple[np.ndarray, np.ndarray, KeptSearch]:
+        """ETAs and exits (see ``_etas``) of all units, exact up to the returned search's bound.
 
-        ``via`` is -1 for a unit on the incident's own street ahead of it (drives straight there).
+        A kept search of the same place and weights answers when ``want`` units are within its bound
+        or its bound covers ``max_seconds``; otherwise the bound grows from the larger of the guess
+        and the kept bound x 2.5 until one of those holds, and the new search is kept instead.
         """
-        net = self.network
+        on = snaps.on_network
+        weights = self.network.weights(self.traffic.factors_at(at))
         arrive_s = target.off_road_m / self.off_road_ms
-        limit = max(0.0, bound - arrive_s)
+        key = (target.edge, target.fraction, target.twin, id(weights))
+        kept = self.trees.get(key, weights)
+        bound = self._first_bound(straight[on], want, max_seconds)
+        if kept is not None:
+            eta, via = self._etas(weights, target, snaps, kept.searched)
+            reach = kept.limit + arrive_s
+            if (on & (eta <= reach)).sum() >= want or reach >= max_seconds:
+                return eta, via, kept
+            bound = max(bound, min(max_seconds, reach * 2.5))
+        while True:
+            limit = max(0.0, bound - arrive_s)
+            searched = self._search(weights, target, limit)
+            eta, via = self._etas(weights, target, snaps, searched)
+            reached = on & (eta <= bound)
+            if reached.sum() >= want or bound >= max_seconds:
+                break
+            bound = min(max_seconds, bound * 2.5)
+        if reached.sum() >= want:
+            self._learn(straight[on], eta[on], want)
+        kept = KeptSearch(key, weights, limit, searched, PathTree(self, searched))
+        self.trees.keep(kept)
+        return eta, via, kept
+
+    def _search(self, weights: np.ndarray, target: SnappedPoint, limit: float) -> SearchTree:
+        """Times from every node within ``limit`` seconds to the point ``target`` on its street."""
+        net = self.network
         e, f = target.edge, target.fraction
         sources = [(int(net.tail[e]), f * float(weights[e]))]
         if target.twin >= 0:
             sources.append((int(net.tail[target.twin]), (1 - f) * float(weights[target.twin])))
         elif f >= 1 - 1e-9:  # at the end of a one-way edge: at its head node
             sources.append((int(net.head[e]), 0.0))
-        searched = self.search.run(weights, sources, limit, (target.road_lat, target.road_lon))
+        return self.search.run(weights, sources, limit, (target.road_lat, target.road_lon))
+
+    def _etas(
+        self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, searched: SearchTree
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """ETAs of all units (exact up to the search's bound) and the node each leaves its street by.
+
+        ``via`` is -1 for a unit on the incident's own street ahead of it (drives straight there).
+        """
+        net = self.network
+        arrive_s = target.off_road_m / self.off_road_ms
+        e, f = target.edge, target.fraction
         dist_of = searched.dist_of
         ue, ut, g = snaps.edge, snaps.twin, snaps.fraction
         safe_e, safe_t = np.maximum(ue, 0), np.maximum(ut, 0)
@@ -184,7 +229,7 @@ class RoadTravelTimes:
         best = np.minimum(best, direct)
         eta = best + snaps.off_road_m / self.off_road_ms + arrive_s
         eta[~snaps.on_network] = np.inf
-        return eta, via, searched
+        return eta, via
 
     # --- explaining a result ------------------------------------------------------------------
 
@@ -199,23 +244,19 @@ class RoadTravelTimes:
         target: SnappedPoint,
         tree: PathTree,
     ) -> TravelEstimate:
-        net = self.network
-        unit_road = (float(snaps.road_lat[i]), float(snaps.road_lon[i]))
-        goal_road = (target.road_lat, target.road_lon)
+        unit_lat, unit_lon = float(snaps.road_lat[i]), float(snaps.road_lon[i])
+        start = [[origin.point.lon, origin.point.lat], [unit_lon, unit_lat]]
+        end = [[target.road_lon, target.road_lat], [target.point.lon, target.point.lat]]
         if via < 0:
-            metres = haversine_m(GeoPoint(*unit_road), GeoPoint(*goal_road))
-            nodes: list[int] = []
+            metres = _metres(unit_lat, unit_lon, target.road_lat, target.road_lon)
+            coords = _joined(start, [], end)
         else:
             nodes, metres = tree.path(via)
-            first, last = nodes[0], nodes[-1]
-            metres += haversine_m(GeoPoint(*unit_road), GeoPoint(float(net.lat[first]), float(net.lon[first])))
-            metres += haversine_m(GeoPoint(float(net.lat[last]), float(net.lon[last])), GeoPoint(*goal_road))
-        body = np.column_stack([net.lon[nodes], net.lat[nodes]]).tolist() if nodes else []
-        coords = _joined(
-            [[origin.point.lon, origin.point.lat], [unit_road[1], unit_road[0]]],
-            body,
-            [[goal_road[1], goal_road[0]], [target.point.lon, target.point.lat]],
-        )
+            net = self.network
+            lon, lat = net.lon[nodes], net.lat[nodes]
+            metres += _metres(unit_lat, unit_lon, float(lat[0]), float(lon[0]))
+            metres += _metres(float(lat[-1]), float(lon[-1]), target.road_lat, target.road_lon)
+            coords = _joined(start, np.column_stack([lon, lat]).tolist(), end)
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -229,6 +270,22 @@ class RoadTravelTimes:
     def _edges_along(self, path: np.ndarray) -> np.ndarray:
         keys = path[:-1] * self.network.n_nodes + path[1:]
         return self._edge_order[np.searchsorted(self._sorted_keys, keys)]
+
+    def _snap_place(self, point: GeoPoint) -> SnappedPoint:
+        """Snap an incident (or any destination), remembering the last few thousand places asked about."""
+        key = (point.lat, point.lon)
+        places = self._snapped_places
+        with self._snap_lock:
+            known = places.get(key)
+            if known is not None:
+                places.move_to_end(key)
+                return known
+        snapped = self.snapper.snap(point)
+        with self._snap_lock:
+            places[key] = snapped
+            while len(places) > self.incident_snap_cache_size:
+                places.popitem(last=False)
+        return snapped
 
     def _snap_units(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
         """Snap unit positions, remembering each one: most units have not moved since the last call.
@@ -273,6 +330,14 @@ def _joined(start: list[list[float]], body: list[list[float]], end: list[list[fl
     return out if len(out) > 1 else out * 2
 
 
+def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle metres (as ``haversine_m``, without building two GeoPoints per route)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
 def _best(candidates: np.ndarray, eta: np.ndarray, origins: Sequence[UnitOrigin], want: int) -> list[int]:
     """The ``want`` fastest candidates (ties by unit id), without sorting all of them."""
     if len(candidates) > want:
@@ -286,50 +351,160 @@ class PathTree:
     """Paths to the incident read off one search's predecessors.
 
     The routes of the best units usually merge well before the incident, so each walk stops at the
-    first node an earlier walk passed and reuses that walk's remainder: the cost is the size of the
-    union of the routes, not their summed length (mountain roads have hundreds of nodes per route).
+    first node an earlier walk passed and continues in that walk: the cost is the size of the union
+    of the routes, not their summed length (mountain roads have hundreds of nodes per route). Walks
+    are kept with the search (``SearchCache``) as numpy arrays and a dict of ints, not lists of
+    Python lists: a kept tree holds a handful of objects for the garbage collector to scan instead
+    of one per route node, and nothing is sized by the graph (a 1M-node search stays cheap to keep).
     """
 
     def __init__(self, travel: RoadTravelTimes, searched: SearchTree) -> None:
         self.travel = travel
         self.searched = searched
-        self.known: dict[int, tuple[list[int], int, float]] = {}
-        """local node -> (a path through it as network ids, its index in that path, metres to the end)"""
+        self._passed: dict[int, int] = {}
+        """local node -> (walk that passed it) * 2**32 + its index in that walk"""
+        self._nodes: list[np.ndarray] = []
+        """network ids of each walk's own nodes"""
+        self._metres: list[np.ndarray] = []
+        """metres from each of them to the end of the route"""
+        self._rest: list[tuple[int, int]] = []
+        """(walk, index) each walk continues in; (-1, 0) when it reaches the incident's street"""
+        self.nbytes = 0
+        """Memory held by the walks, roughly (for the cache's budget)."""
+        self._lock = threading.Lock()
 
-    def path(self, start: int) -> tuple[list[int], float]:
+    def path(self, start: int) -> tuple[np.ndarray, float]:
         """Network nodes from ``start`` to where the route leaves for the incident's edge, and metres."""
-        known, pred, root = self.known, self.searched.pred, self.searched.root
         here = int(self.searched.local(np.array([start]))[0])
-        if here in known:
-            owner, k, metres = known[here]
-            return owner[k:], metres
+        with self._lock:
+            at = self._passed.get(here)
+            if at is None:
+                at = self._walk(here)
+        w, k = divmod(at, 2**32)
+        metres = float(self._metres[w][k])
+        parts = [self._nodes[w][k:]]
+        w, k = self._rest[w]
+        while w >= 0:
+            parts.append(self._nodes[w][k:])
+            w, k = self._rest[w]
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), metres
+
+    def _walk(self, here: int) -> int:
+        """Walk from local node ``here`` until the search's root or an earlier walk; its place."""
+        passed, root = self._passed, self.searched.root
+        step, seen = self.searched.pred.item, passed.get  # Python ints, cheaper than indexing
         walk: list[int] = []
-        step = pred.item  # a Python int per call, cheaper than indexing a numpy array
         v = here
-        joined = False
+        rest = (-1, 0)
         while True:
             walk.append(v)
             w = step(v)
             if w == root or w < 0:
                 break
-            if w in known:
-                joined = True
-                v = w
+            at = seen(w)
+            if at is not None:
+                rest = divmod(at, 2**32)
                 break
             v = w
-        tail_m = 0.0
-        ids = self.searched.network_ids(walk).tolist()
-        full = ids
-        hops = np.asarray(ids, dtype=np.int64)
-        if joined:
-            owner, k, tail_m = known[v]
-            full = ids + owner[k:]
-            hops = np.asarray([*ids, owner[k]], dtype=np.int64)
-        legs = self.travel.network.metres[self.travel._edges_along(hops)] if len(hops) > 1 else np.zeros(0)
-        to_end = np.cumsum(legs[::-1])[::-1] + tail_m if len(legs) else np.zeros(0)
-        for k, node in enumerate(walk):
-            known[node] = (full, k, float(to_end[k]) if k < len(to_end) else tail_m)
-        return full, known[here][2]
+        nodes = self.searched.network_ids(walk)
+        hops, tail_m = nodes, 0.0
+        if rest[0] >= 0:
+            hops = np.append(nodes, self._nodes[rest[0]][rest[1]])
+            tail_m = float(self._metres[rest[0]][rest[1]])
+        net = self.travel.network
+        legs = net.metres[self.travel._edges_along(hops)] if len(hops) > 1 else np.zeros(0)
+        # metres(v) = metres(next) + leg, summed from the end: the same float whichever walk came first
+        metres = np.cumsum(np.concatenate([[tail_m], legs[::-1]]))[::-1][: len(walk)].copy()
+        base = len(self._nodes) * 2**32
+        passed.update(zip(walk, range(base, base + len(walk)), strict=True))
+        self._nodes.append(nodes)
+        self._metres.append(metres)
+        self._rest.append(rest)
+        self.nbytes += nodes.nbytes + metres.nbytes + 100 * len(walk) + 250
+        return base
+
+
+@dataclass(eq=False, slots=True)
+class KeptSearch:
+    """A search kept for the next question about the same place: exact for times up to ``limit``."""
+
+    key: tuple[int, float, int, int]
+    weights: np.ndarray
+    """The weights searched; held so that their ``id`` in ``key`` cannot be reused by another array."""
+    limit: float
+    """Seconds from the incident's point on the road that the search covered."""
+    searched: SearchTree
+    paths: PathTree
+
+    @property
+    def nbytes(self) -> int:
+        tree = self.searched
+        own = tree.dist.nbytes + tree.pred.nbytes + (tree.nodes.nbytes if tree.nodes is not None else 0)
+        return own + self.paths.nbytes
+
+
+class SearchCache:
+    """The search trees of recently asked places, within a memory budget, least recently used dropped.
+
+    Keyed by the incident's snapped position (edge, fraction along it, its twin) and the identity
+    of the weights array (the traffic factors of the hour pick one of a few long-lived arrays); a
+    tree is exact up to its bound, so any later question it covers gets a fresh search's answer.
+    An Andorra tree is ~0.2 MB, a whole 1M-node graph's ~12 MB.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[tuple[int, float, int, int], tuple[KeptSearch, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, key: tuple[int, float, int, int], weights: np.ndarray) -> KeptSearch | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None or found[0].weights is not weights:
+                self.misses += 1
+                return None
+            self._kept.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def keep(self, kept: KeptSearch) -> None:
+        """Keep a new search (replacing any older one of the same place), then trim to the budget."""
+        with self._lock:
+            old = self._kept.pop(kept.key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            size = kept.nbytes
+            self._kept[kept.key] = (kept, size)
+            self.nbytes += size
+            self._trim()
+
+    def resized(self, kept: KeptSearch) -> None:
+        """Account for routes walked since ``kept`` was stored (its walks grow as units are explained)."""
+        with self._lock:
+            entry = self._kept.get(kept.key)
+            if entry is None or entry[0] is not kept:
+                return
+            size = kept.nbytes
+            if size != entry[1]:
+                self._kept[kept.key] = (kept, size)
+                self.nbytes += size - entry[1]
+                self._trim()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self.nbytes = 0
+
+    def _trim(self) -> None:
+        while self.nbytes > self.max_bytes and self._kept:
+            _, (_, size) = self._kept.popitem(last=False)
+            self.nbytes -= size
 
 
 def _append_rows(table: list[np.ndarray] | None, fresh: SnappedArrays, start: int) -> list[np.ndarray]:

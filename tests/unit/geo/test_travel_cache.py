@@ -1,0 +1,147 @@
+"""Kept search trees and snapped places: answers identical to fresh searches, bounded memory, traffic."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.travel import TravelEstimate, UnitOrigin
+from jingwu.geo.traffic import TrafficTable
+from jingwu.geo.travel import RoadTravelTimes
+
+NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)  # 03:00 in Andorra: night factors
+RUSH = datetime(2026, 3, 4, 7, 0, tzinfo=UTC)  # 08:00 in Andorra: rush-hour factors
+TRAFFIC = TrafficTable.default("Europe/Andorra")
+
+
+def _near_roads(net, rng, count: int, jitter_m: float = 20.0) -> list[GeoPoint]:
+    nodes = rng.choice(net.n_nodes, count, replace=False)
+    dlat, dlon = rng.normal(0, jitter_m / 111_320, count), rng.normal(0, jitter_m / 82_000, count)
+    return [GeoPoint(float(net.lat[v] + a), float(net.lon[v] + b)) for v, a, b in zip(nodes, dlat, dlon, strict=True)]
+
+
+def _fresh(net) -> RoadTravelTimes:
+    """Keeps nothing: every question is a new search."""
+    return RoadTravelTimes(net, traffic=TRAFFIC, search_cache_bytes=0)
+
+
+def _same(got: list[TravelEstimate], expected: list[TravelEstimate]) -> None:
+    assert [e.unit_id for e in got] == [e.unit_id for e in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert (a.eta_s, a.road_distance_m, a.straight_distance_m, a.method, a.note) == (
+            b.eta_s, b.road_distance_m, b.straight_distance_m, b.method, b.note)
+        assert a.route == b.route
+
+
+def test_kept_searches_answer_as_fresh_ones_do(andorra):
+    """Random questions about a few places, asked again with other units, wants and bounds."""
+    kept, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    rng = np.random.default_rng(2026)
+    places = _near_roads(andorra, rng, 12)
+    units = [UnitOrigin(f"u{i:03d}", p) for i, p in enumerate(_near_roads(andorra, rng, 120))]
+    for _ in range(150):
+        place = places[int(rng.integers(len(places)))]
+        pool = [units[i] for i in sorted(rng.choice(len(units), int(rng.integers(1, 120)), replace=False))]
+        want = int(rng.integers(1, 15))
+        max_seconds = float(rng.choice([300.0, 900.0, 3600.0, 86400.0]))
+        at = NIGHT if rng.random() < 0.7 else RUSH
+        args = {"want": want, "max_seconds": max_seconds, "at": at}
+        _same(kept.estimate(place, pool, **args), fresh.estimate(place, pool, **args))
+    assert kept.trees.hits > 50 and kept.trees.misses >= len(places)
+    assert fresh.trees.hits == 0 and len(fresh.trees) == 0
+
+
+def test_a_route_asked_after_the_recommendation_reuses_the_search(andorra):
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC)
+    rng = np.random.default_rng(4)
+    (incident,) = _near_roads(andorra, rng, 1)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 60))]
+    best = travel.estimate(incident, units, want=10, max_seconds=3600, at=NIGHT)
+    searches = travel.trees.misses
+    again = travel.estimate(incident, units, want=10, max_seconds=3600, at=NIGHT)
+    assert again == best and [e.route for e in again] == [e.route for e in best]
+    chosen = next(u for u in units if u.unit_id == best[0].unit_id)
+    route = travel.route(chosen.point, incident, NIGHT)
+    assert travel.trees.misses == searches and travel.trees.hits == 2
+    assert route == _fresh(andorra).route(chosen.point, incident, NIGHT)
+
+
+def test_memory_stays_within_the_budget(andorra):
+    budget = 2 * 2**20  # about eight Andorra trees with their routes
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget)
+    fresh = _fresh(andorra)
+    rng = np.random.default_rng(8)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 80))]
+    places = _near_roads(andorra, rng, 40)
+    for place in places:
+        got = travel.estimate(place, units, want=10, max_seconds=3600, at=NIGHT)
+        _same(got, fresh.estimate(place, units, want=10, max_seconds=3600, at=NIGHT))
+        assert travel.trees.nbytes <= budget
+    assert 1 <= len(travel.trees) < len(places)
+    # the oldest places were dropped: asking about the first one searches again, the last one does not
+    misses = travel.trees.misses
+    travel.estimate(places[-1], units, want=10, max_seconds=3600, at=NIGHT)
+    assert travel.trees.misses == misses
+    _same(travel.estimate(places[0], units, want=10, max_seconds=3600, at=NIGHT),
+          fresh.estimate(places[0], units, want=10, max_seconds=3600, at=NIGHT))
+    assert travel.trees.misses == misses + 1
+
+
+def test_another_traffic_hour_is_another_search(andorra):
+    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    incident = GeoPoint(42.5075, 1.5235)
+    unit = [UnitOrigin("encamp", GeoPoint(42.5350, 1.5800))]
+    night = travel.estimate(incident, unit, want=1, max_seconds=86400, at=NIGHT)
+    rush = travel.estimate(incident, unit, want=1, max_seconds=86400, at=RUSH)
+    assert travel.trees.misses == 2 and travel.trees.hits == 0
+    assert rush[0].eta_s > night[0].eta_s
+    _same(rush, fresh.estimate(incident, unit, want=1, max_seconds=86400, at=RUSH))
+    # 04:00 has the same factors as 03:00: the same weights, so the night search answers
+    later = travel.estimate(incident, unit, want=1, max_seconds=86400, at=NIGHT.replace(hour=3))
+    assert travel.trees.hits == 1 and later == night
+
+
+def test_other_weights_never_read_a_kept_tree(andorra):
+    """The key holds the weights' id; the kept array is compared by identity, so a copy misses."""
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC)
+    travel.estimate(GeoPoint(42.5075, 1.5235), [UnitOrigin("u", GeoPoint(42.50145, 1.51133))], want=1,
+                    max_seconds=3600, at=NIGHT)
+    ((key, (kept, _)),) = travel.trees._kept.items()
+    assert travel.trees.get(key, kept.weights) is kept
+    assert travel.trees.get(key, kept.weights.copy()) is None
+
+
+def test_a_zero_budget_keeps_nothing(andorra):
+    travel = _fresh(andorra)
+    unit = [UnitOrigin("u", GeoPoint(42.50145, 1.51133))]
+    for _ in range(3):
+        travel.estimate(GeoPoint(42.5075, 1.5235), unit, want=1, max_seconds=3600, at=NIGHT)
+    assert len(travel.trees) == 0 and travel.trees.nbytes == 0 and travel.trees.hits == 0
+
+
+def test_a_place_asked_again_is_not_snapped_again(andorra, monkeypatch):
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, incident_snap_cache_size=2)
+    calls = []
+    real = travel.snapper.snap
+    monkeypatch.setattr(travel.snapper, "snap", lambda p: calls.append(p) or real(p))
+    unit = [UnitOrigin("u", GeoPoint(42.50145, 1.51133))]
+    a, b, c = GeoPoint(42.5075, 1.5235), GeoPoint(42.5063, 1.5218), GeoPoint(42.5360, 1.5837)
+    for place in (a, a, b, a, c, a, b):
+        travel.estimate(place, unit, want=1, max_seconds=3600, at=NIGHT)
+    assert calls == [a, b, c, b]  # two places remembered, least recently asked forgotten first
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_threads_asking_about_the_same_places_get_fresh_answers(andorra, workers):
+    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    rng = np.random.default_rng(17)
+    places = _near_roads(andorra, rng, 6)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 100))]
+    questions = [(places[i % len(places)], 1 + i % 12) for i in range(120)]
+    expected = [fresh.estimate(p, units, want=w, max_seconds=3600, at=NIGHT) for p, w in questions]
+    with ThreadPoolExecutor(workers) as pool:
+        got = list(pool.map(lambda q: travel.estimate(q[0], units, want=q[1], max_seconds=3600, at=NIGHT), questions))
+    for g, e in zip(got, expected, strict=True):
+        _same(g, e)
