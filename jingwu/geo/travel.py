@@ -156,11 +156,13 @@ class RoadTravelTimes:
     ) -> tuple[np.ndarray, np.ndarray, KeptSearch]:
         """ETAs and exits (see ``_etas``) of all units, exact up to the returned search's bound.
 
-        A kept search of the same place and weights answers when ``want`` units are within its bound
-        or its bound covers ``max_seconds``; otherwise the bound grows from the larger of the guess
-        and the kept bound x 2.5 until one of those holds, and the new search is kept instead.
+        A kept search of the same place and weights answers when ``want`` units (or all the units on
+        the network, when there are fewer) are within its bound or its bound covers ``max_seconds``;
+        otherwise the bound grows from the larger of the guess and the kept bound x 2.5 until one
+        of those holds, and the new search is kept instead.
         """
         on = snaps.on_network
+        enough = min(want, int(on.sum()))  # with every unit reached, a farther search changes nothing
         weights = self.network.weights(self.traffic.factors_at(at))
         arrive_s = target.off_road_m / self.off_road_ms
         key = (target.edge, target.fraction, target.twin, id(weights))
@@ -169,7 +171,7 @@ class RoadTravelTimes:
         if kept is not None:
             eta, via = self._etas(weights, target, snaps, kept.searched)
             reach = kept.limit + arrive_s
-            if (on & (eta <= reach)).sum() >= want or reach >= max_seconds:
+            if (on & (eta <= reach)).sum() >= enough or reach >= max_seconds:
                 return eta, via, kept
             bound = max(bound, min(max_seconds, reach * 2.5))
         while True:
@@ -177,7 +179,7 @@ class RoadTravelTimes:
             searched = self._search(weights, target, limit)
             eta, via = self._etas(weights, target, snaps, searched)
             reached = on & (eta <= bound)
-            if reached.sum() >= want or bound >= max_seconds:
+            if reached.sum() >= enough or bound >= max_seconds:
                 break
             bound = min(max_seconds, bound * 2.5)
         if reached.sum() >= want:

@@ -145,3 +145,16 @@ def test_threads_asking_about_the_same_places_get_fresh_answers(andorra, workers
         got = list(pool.map(lambda q: travel.estimate(q[0], units, want=q[1], max_seconds=3600, at=NIGHT), questions))
     for g, e in zip(got, expected, strict=True):
         _same(g, e)
+
+
+def test_fewer_units_than_wanted_stops_once_all_are_reached(andorra):
+    """With every unit within the bound a farther search could change nothing, so none is made."""
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC)
+    searched = []
+    real = travel.search.run
+    travel.search.run = lambda *a: searched.append(a[2]) or real(*a)
+    incident = GeoPoint(42.5075, 1.5235)
+    near = [UnitOrigin("a", GeoPoint(42.50145, 1.51133)), UnitOrigin("b", GeoPoint(42.5063, 1.5218))]
+    got = travel.estimate(incident, near, want=10, max_seconds=86400, at=NIGHT)
+    assert [e.unit_id for e in got] == ["b", "a"] and max(searched) < 3600
+    _same(got, _fresh(andorra).estimate(incident, near, want=10, max_seconds=86400, at=NIGHT))
