@@ -114,21 +114,22 @@ class DirectStatement:
     types exactly as SQLAlchemy converts them.
     """
 
-    __slots__ = ("_last_dialect", "_last_plan", "_plans", "statement")
+    __slots__ = ("_last", "_plans", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._plans: WeakKeyDictionary[Dialect, _Plan] = WeakKeyDictionary()
-        self._last_dialect: Dialect | None = None
-        self._last_plan: _Plan | None = None
+        self._last: tuple[Dialect | None, _Plan | None] = (None, None)
+        """The last (dialect, plan) used: one attribute, so threads never see a mixed pair."""
 
     def plan(self, dialect: Dialect) -> _Plan:
-        if dialect is self._last_dialect and self._last_plan is not None:
-            return self._last_plan
+        last_dialect, last_plan = self._last
+        if last_dialect is dialect and last_plan is not None:
+            return last_plan
         plan = self._plans.get(dialect)
         if plan is None:
             plan = self._plans[dialect] = _Plan(self.statement, dialect)
-        self._last_dialect, self._last_plan = dialect, plan
+        self._last = (dialect, plan)
         return plan
 
     def _run(self, conn: Connection, params: Mapping[str, Any] | None, fetch: int) -> tuple[int, list[Any]]:

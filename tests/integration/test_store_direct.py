@@ -241,3 +241,19 @@ def test_position_fix_keeps_the_newest(engine: Engine) -> None:
         assert not record_position(conn, "U-MISSING", GeoPoint(42.52, 1.53), at)
         unit = load_unit(conn, UNIT)
     assert unit is not None and unit.position == GeoPoint(42.52, 1.53) and unit.position_at == at
+
+
+@pytest.mark.postgres
+def test_one_statement_serves_two_dialects_in_turn(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    pg, pg_url = fresh_engine("postgresql", tmp_path, tmp_path_factory)  # skips without PostgreSQL
+    lite, _ = fresh_engine("sqlite", tmp_path, tmp_path_factory)
+    try:
+        for _ in range(3):
+            for eng in (lite, pg):
+                with read_connection(eng) as conn:
+                    unit = load_unit(conn, UNIT)
+                    assert unit is not None and unit.id == UNIT
+    finally:
+        lite.dispose()
+        pg.dispose()
+        drop_pg_schema(pg_url)
