@@ -13,7 +13,8 @@ written here reads back identically through ordinary SQLAlchemy queries, and vic
 
 Limits, checked when a statement is compiled: no expanding ``IN`` lists, no escaped bind names.
 Database errors are raised as SQLAlchemy's own exception classes (``IntegrityError``…), so callers
-catch the same exceptions as with ``Connection.execute``.
+catch the same exceptions as with ``Connection.execute``. What is skipped is skipped for good:
+Core's ``before/after_cursor_execute`` events and ``echo`` logging do not see these statements.
 """
 
 from __future__ import annotations
