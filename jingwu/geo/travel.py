@@ -418,10 +418,10 @@ class PathTree:
         # metres(v) = metres(next) + leg, summed from the end: the same float whichever walk came first
         metres = np.cumsum(np.concatenate([[tail_m], legs[::-1]]))[::-1][: len(walk)].copy()
         base = len(self._nodes) * 2**32
-        passed.update(zip(walk, range(base, base + len(walk)), strict=True))
         self._nodes.append(nodes)
         self._metres.append(metres)
         self._rest.append(rest)
+        passed.update(zip(walk, range(base, base + len(walk)), strict=True))
         self.nbytes += nodes.nbytes + metres.nbytes + 100 * len(walk) + 250
         return base
 

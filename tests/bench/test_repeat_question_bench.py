@@ -2,9 +2,10 @@
 
 The services ask the travel engine several times per incident (once per capability in the run
 card, again when the dispatcher reloads, again inside ``assign_unit`` to decide whether the unit
-was the recommendation); the road search and routes of the first question are kept for the
-others (docs/geo.md). Each round is a new incident near a random road, so the first question of a
-round is never answered from an earlier round.
+was the recommendation); the road search of the first question is kept for the others
+(docs/geo.md). Each round is a new incident near a random road, so the first question of a round
+is never answered from an earlier round. The service benchmarks run on SQLite, and on PostgreSQL
+too when JINGWU_TEST_POSTGRES_URL is set.
 
     .venv/bin/pytest tests/bench/test_repeat_question_bench.py --benchmark-enable
 
@@ -79,6 +80,50 @@ def test_travel_same_incident_three_times(benchmark: Any, andorra: RoadNetwork, 
     assert _frozen(lambda: benchmark.pedantic(three, setup=setup, rounds=ROUNDS, iterations=1)) > 0
 
 
+def _new_incidents(runtime: Runtime, seed: int) -> Callable[[], str]:
+    """A function giving a new ROBBERY_IN_PROGRESS incident near a random road each call."""
+    places = itertools.cycle(_near_roads(runtime.extras["roads"], ROUNDS * 4, seed=seed))
+
+    def new_incident() -> str:
+        while True:  # the graph runs a little past the border: skip places outside the service area
+            try:
+                return receive_call(runtime.deps, SYSTEM, ReceiveCall("ROBBERY_IN_PROGRESS", next(places))).incident.id
+            except DomainError as exc:
+                if exc.field != "location":
+                    raise
+
+    return new_incident
+
+
+@pytest.mark.parametrize("step", ["first_recommend", "second_recommend", "assign"])
+def test_each_question_about_one_incident(benchmark: Any, runtime: Runtime, step: str) -> None:
+    """One step of the sequence below timed alone; the steps before it run untimed in the set-up."""
+    deps = runtime.deps
+    new_incident = _new_incidents(runtime, seed=7)
+    sent: list[str] = []
+
+    def setup() -> tuple[tuple[str, str | None], dict[str, Any]]:
+        while sent:
+            set_unit_status(deps, SYSTEM, sent.pop(), UnitStatus.AVAILABLE)
+        incident_id = new_incident()
+        pick = None
+        if step != "first_recommend":
+            pick = next(r for r in recommend_units(deps, SYSTEM, incident_id) if r.fills_plan).unit_id
+        if step == "assign":
+            recommend_units(deps, SYSTEM, incident_id)
+        return (incident_id, pick), {}
+
+    def one(incident_id: str, pick: str | None) -> int:
+        if step != "assign":
+            return len(recommend_units(deps, SYSTEM, incident_id))
+        assert pick is not None
+        assign_unit(deps, SYSTEM, AssignUnit(incident_id, pick))
+        sent.append(pick)
+        return 1
+
+    assert _frozen(lambda: benchmark.pedantic(one, setup=setup, rounds=ROUNDS, iterations=1)) > 0
+
+
 def test_recommend_twice_then_assign(benchmark: Any, runtime: Runtime) -> None:
     """The dispatcher's screen and the assignment: two ``recommend_units`` and one ``assign_unit``.
 
@@ -86,21 +131,13 @@ def test_recommend_twice_then_assign(benchmark: Any, runtime: Runtime) -> None:
     sees the same units on duty.
     """
     deps = runtime.deps
-    network = runtime.extras["roads"]
-    places = itertools.cycle(_near_roads(network, ROUNDS * 4, seed=5))
+    new_incident = _new_incidents(runtime, seed=5)
     sent: list[str] = []
 
     def setup() -> tuple[tuple[str], dict[str, Any]]:
         while sent:
             set_unit_status(deps, SYSTEM, sent.pop(), UnitStatus.AVAILABLE)
-        while True:  # the graph runs a little past the border: skip places outside the service area
-            try:
-                incident = receive_call(deps, SYSTEM, ReceiveCall("ROBBERY_IN_PROGRESS", next(places))).incident
-            except DomainError as exc:
-                if exc.field != "location":
-                    raise
-                continue
-            return (incident.id,), {}
+        return (new_incident(),), {}
 
     def ask_twice_and_assign(incident_id: str) -> bool:
         recs = recommend_units(deps, SYSTEM, incident_id)
