@@ -74,6 +74,7 @@ class RoadTravelTimes:
         self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
         self.trees = SearchCache(search_cache_bytes)
         self._snap_lock = threading.Lock()
+        self._places_lock = threading.Lock()
         self._s_per_m = 1.5 / GUESS_SPEED_MS
         n = network.n_nodes
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
@@ -277,13 +278,13 @@ class RoadTravelTimes:
         """Snap an incident (or any destination), remembering the last few thousand places asked about."""
         key = (point.lat, point.lon)
         places = self._snapped_places
-        with self._snap_lock:
+        with self._places_lock:
             known = places.get(key)
             if known is not None:
                 places.move_to_end(key)
                 return known
         snapped = self.snapper.snap(point)
-        with self._snap_lock:
+        with self._places_lock:
             places[key] = snapped
             while len(places) > self.incident_snap_cache_size:
                 places.popitem(last=False)
