@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
+from jingwu.cli.http_load import Connection
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
@@ -43,6 +44,7 @@ TYPES = ["THEFT", "ASSAULT", "NOISE", "TRAFFIC_COLLISION", "BURGLARY", "DOMESTIC
 class Figures:
     backend: str
     clients: int
+    rate: float = 0.0
     created: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -58,7 +60,8 @@ class Figures:
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
-            "backend": self.backend, "clients": self.clients, "incidents": self.created, "errors": self.errors,
+            "backend": self.backend, "clients": self.clients, "offered_per_s": self.rate or "closed loop",
+            "incidents": self.created, "errors": self.errors,
             "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
             "create_p50_ms": round(self.pct(self.create_ms, 0.5), 2),
             "create_p99_ms": round(self.pct(self.create_ms, 0.99), 2),
@@ -94,16 +97,23 @@ def _drop(url: str, pg_url: str) -> None:
         admin.dispose()
 
 
-async def _run_clients(base: str, clients: int, seconds: float, figures: Figures) -> None:
+async def _run_clients(base: str, clients: int, seconds: float, figures: Figures, rate: float | None = None) -> None:
+    """Drive the server: ``clients`` connections in a closed loop, or, with ``rate``, an open loop.
+
+    Open loop: flows start at Poisson arrival times whatever the server's pace, each on the next
+    free connection, and latency counts from the scheduled start, so a slow server cannot hide
+    its queue by slowing the load down (coordinated omission).
+    """
+    host, port = base.removeprefix("http://").split(":")
     async with httpx.AsyncClient(base_url=base, timeout=30) as login:
         r = await login.post("/api/auth/token", data={"username": "dispatcher", "password": PASSWORD})
         r.raise_for_status()
         token = r.json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
     sent: dict[str, float] = {}
     pending: dict[str, float] = {}
     ws_url = base.replace("http", "ws") + f"/api/events?token={token}&kinds=IncidentReceived"
     stop = asyncio.Event()
+    ready = asyncio.Event()
 
     async def listen() -> None:
         async with websockets.connect(ws_url, max_size=None) as ws:
@@ -122,41 +132,74 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
                 elif iid:
                     pending[iid] = now
 
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30,
-                                     limits=httpx.Limits(max_connections=2)) as c:
-            while time.perf_counter() < deadline:
-                lat, lon = rng.choice(PLACES)
-                body = {"type": rng.choice(TYPES), "location": {"lat": lat + rng.uniform(-.002, .002),
-                                                                "lon": lon + rng.uniform(-.002, .002)}}
-                t0 = time.perf_counter()
-                r = await c.post("/api/incidents", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
-                t1 = time.perf_counter()
-                if r.status_code != 201:
-                    figures.errors += 1
-                    continue
-                iid = r.json()["id"]
-                if iid in pending:
-                    figures.event_ms.append((pending.pop(iid) - t0) * 1000)
-                else:
-                    sent[iid] = t0
-                rec = await c.get(f"/api/incidents/{iid}/recommendations")
-                t2 = time.perf_counter()
-                if rec.status_code != 200:
-                    figures.errors += 1
-                    continue
-                figures.created += 1
-                figures.create_ms.append((t1 - t0) * 1000)
-                figures.flow_ms.append((t2 - t0) * 1000)
+    connections = [Connection(host, int(port), {"Authorization": f"Bearer {token}"}) for _ in range(clients)]
+    for c in connections:
+        await c.open()
 
-    ready = asyncio.Event()
+    async def flow(c: Connection, rng: random.Random, t0: float) -> None:
+        lat, lon = rng.choice(PLACES)
+        body = {"type": rng.choice(TYPES), "location": {"lat": lat + rng.uniform(-.002, .002),
+                                                        "lon": lon + rng.uniform(-.002, .002)}}
+        r = await c.request("POST", "/api/incidents", body, {"Idempotency-Key": uuid.uuid4().hex})
+        t1 = time.perf_counter()
+        if r.status != 201:
+            figures.errors += 1
+            return
+        iid = r.json()["id"]
+        if iid in pending:
+            figures.event_ms.append((pending.pop(iid) - t0) * 1000)
+        else:
+            sent[iid] = t0
+        rec = await c.request("GET", f"/api/incidents/{iid}/recommendations")
+        t2 = time.perf_counter()
+        if rec.status != 200:
+            figures.errors += 1
+            return
+        figures.created += 1
+        figures.create_ms.append((t1 - t0) * 1000)
+        figures.flow_ms.append((t2 - t0) * 1000)
+
+    async def closed_loop(c: Connection, seed: int) -> None:
+        rng = random.Random(seed)
+        while time.perf_counter() < deadline:
+            await flow(c, rng, time.perf_counter())
+
+    async def open_loop(per_s: float) -> None:
+        rng = random.Random(0)
+        free: asyncio.Queue[Connection] = asyncio.Queue()
+        for c in connections:
+            free.put_nowait(c)
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(t0: float) -> None:
+            c = await free.get()
+            try:
+                await flow(c, rng, t0)
+            finally:
+                free.put_nowait(c)
+
+        due = time.perf_counter()
+        while due < deadline:
+            due += rng.expovariate(per_s)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(due))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
+
     listener = asyncio.create_task(listen())
     await asyncio.wait_for(ready.wait(), 10)
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    if rate:
+        await open_loop(rate)
+    else:
+        await asyncio.gather(*(closed_loop(c, i) for i, c in enumerate(connections)))
     figures.seconds = time.perf_counter() - start
+    for c in connections:
+        await c.close()
     await asyncio.sleep(1.0)  # let the last events arrive
     stop.set()
     await listener
@@ -176,7 +219,7 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
-            nats_url: str = "nats://127.0.0.1:4222") -> Figures:
+            nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -189,8 +232,8 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base, proc)
-            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients)
-            asyncio.run(_run_clients(base, clients, seconds, figures))
+            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0)
+            asyncio.run(_run_clients(base, clients, seconds, figures, rate))
             return figures
         finally:
             proc.terminate()
@@ -209,6 +252,9 @@ def intake(
     json_out: Path | None = typer.Option(None, "--json", help="write the figures here"),
     workers: int = typer.Option(1, help="server worker processes for PostgreSQL (>1 uses NATS)"),
     nats_url: str = typer.Option("nats://127.0.0.1:4222", help="NATS server for --workers > 1"),
+    rate: float = typer.Option(0.0, min=0.0, help="open loop: start this many flows a second (Poisson) on "
+                               "the clients' connections; 0 = closed loop, each client starts its next flow "
+                               "when the last one ends"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     results = []
@@ -217,7 +263,7 @@ def intake(
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
-            results.append(measure(b, clients, seconds, port, pg_url, n, nats_url).as_dict())
+            results.append(measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None).as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket)")
     heads = {"backend": "backend", "clients": "clients", "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from jingwu.domain import events as ev
@@ -24,7 +24,8 @@ from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.services.dependencies import Dependencies
 from jingwu.services.request_keys import already_applied, claim
 from jingwu.store import tables as t
-from jingwu.store.repositories import incident_from_row, unit_from_row
+from jingwu.store.direct import insert_row
+from jingwu.store.repositories import available_units, load_incident, load_unit, unit_from_row
 from jingwu.store.unit_of_work import read_connection
 
 
@@ -58,12 +59,8 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     rules = deps.dispatch_rules
     limit = limit or rules.recommendation_limit
     with read_connection(deps.engine) as conn:
-        row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-        inc = _visible_incident(incident_from_row(row) if row else None, actor, incident_id)
-        uc = t.units.c
-        q = select(t.units).where(
-            (uc.status == UnitStatus.AVAILABLE.value) | uc.id.in_(inc.active_units or ["-"]))
-        units = [unit_from_row(r) for r in conn.execute(q)]
+        inc = _visible_incident(load_incident(conn, incident_id), actor, incident_id)
+        units = available_units(conn, also=inc.active_units)
     units = [u for u in units if actor.sees(u.home_station)]
     by_id = {u.id: u for u in units}
     itype = deps.catalogue.get(inc.type_code)
@@ -115,9 +112,9 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             ))
             uow.units.save(unit)
             uow.incidents.save(inc)
-            uow.conn.execute(insert(t.assignments).values(
-                incident_id=inc.id, unit_id=unit.id, assigned_at=now, assigned_by=actor.username,
-                recommended=recommended, override_reason=reason, eta_s=rec.eta_s if rec else None))
+            insert_row(uow.conn, t.assignments, {
+                "incident_id": inc.id, "unit_id": unit.id, "assigned_at": now, "assigned_by": actor.username,
+                "recommended": recommended, "override_reason": reason, "eta_s": rec.eta_s if rec else None})
             uow.audit(at=now, actor=actor.username, action="incident.assign", object_type="incident",
                       object_id=inc.id, detail={"unit_id": unit.id, "recommended": recommended,
                                                 "override_reason": reason})
@@ -137,13 +134,12 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
     if actor.unit_id is not None and actor.role.value == "officer" and actor.unit_id != unit_id:
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
     with read_connection(deps.engine) as conn:
-        row = conn.execute(select(t.units.c.incident_id, t.units.c.home_station)
-                           .where(t.units.c.id == unit_id)).first()
-    if row is None or not actor.sees(row.home_station):
+        seen = load_unit(conn, unit_id)
+    if seen is None or not actor.sees(seen.home_station):
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
     now = deps.clock()
     try:
-        return _set_unit_status(deps, actor, unit_id, status, row.incident_id, request_key, now)
+        return _set_unit_status(deps, actor, unit_id, status, seen.incident_id, request_key, now)
     except IntegrityError:
         # The same key raced in twice; the other attempt applied it.
         with read_connection(deps.engine) as conn:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
-
 from jingwu.domain import events as ev
 from jingwu.domain.access import Action, Actor, Role
 from jingwu.domain.errors import DomainError, NotFound
@@ -13,7 +11,7 @@ from jingwu.domain.geography import GeoPoint
 from jingwu.domain.incident_types import Capability
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.services.dependencies import Dependencies
-from jingwu.store import tables as t
+from jingwu.store.repositories import record_position, unit_home_station
 
 
 def report_position(deps: Dependencies, actor: Actor, unit_id: str, point: GeoPoint, at: datetime | None = None,
@@ -30,18 +28,13 @@ def report_position(deps: Dependencies, actor: Actor, unit_id: str, point: GeoPo
     at = at or now
     if (at - now).total_seconds() > 120:
         raise DomainError("position time is in the future", field="at")
-    c = t.units.c
     with deps.uow() as uow:
-        row = uow.conn.execute(select(c.home_station).where(c.id == unit_id)).first()
-        if row is None or not actor.sees(row.home_station):
+        home = unit_home_station(uow.conn, unit_id)
+        if home is None or not actor.sees(home):
             raise NotFound(f"unit {unit_id} not found", field="unit_id")
-        res = uow.conn.execute(
-            update(t.units).where(c.id == unit_id, or_(c.position_at.is_(None), c.position_at <= at))
-            .values(lat=point.lat, lon=point.lon, position_at=at)
-        )
-        if res.rowcount != 1:
+        if not record_position(uow.conn, unit_id, point, at):
             return False
-        uow.emit(ev.UnitMoved(at=at, actor=actor.username, station_code=row.home_station, unit_id=unit_id,
+        uow.emit(ev.UnitMoved(at=at, actor=actor.username, station_code=home, unit_id=unit_id,
                               lat=point.lat, lon=point.lon, speed_mps=speed_mps, heading=heading))
         uow.commit()
     return True

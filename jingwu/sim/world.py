@@ -44,7 +44,7 @@ from jingwu.sim.desk import ServiceDesk, UnitInfo
 from jingwu.sim.engine import Scheduler
 from jingwu.store import migrate
 from jingwu.store import tables as t
-from jingwu.store.engine import build_engine
+from jingwu.store.engine import build_engine, sqlite_begin
 
 Travel = Literal["road", "straight"]
 DRILL_ADMIN = Actor(username="drill.admin", role=Role.ADMIN, org_code="", scope=None)
@@ -60,9 +60,7 @@ def memory_engine(conn: sqlite3.Connection) -> Engine:
         dbapi_conn.isolation_level = None
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
 
-    @event.listens_for(engine, "begin")
-    def _begin(c: Any) -> None:
-        c.exec_driver_sql(f"BEGIN {c.info.get('begin_mode', 'DEFERRED')}")
+    event.listen(engine, "begin", sqlite_begin)
 
     return engine
 
