@@ -53,8 +53,13 @@ def _visible_incident(inc: Incident | None, actor: Actor, incident_id: str) -> I
 
 
 def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
-                    limit: int | None = None) -> list[Recommendation]:
-    """Units ranked for an incident: those that fill the run card first, each fastest by travel time."""
+                    limit: int | None = None, *, plan_only: bool = False) -> list[Recommendation]:
+    """Units ranked for an incident: those that fill the run card first, each fastest by travel time.
+
+    ``plan_only`` asks only for the units that fill the run card (no alternatives): the same
+    plan-fillers, with ETAs and routes for far fewer units (assignment checks, the drill's desk).
+    Each capability's search still looks at as many units as the whole plan needs, so a unit
+    picked for another capability first can never leave this one short."""
     actor.require(Action.INCIDENT_READ)
     rules = deps.dispatch_rules
     limit = limit or rules.recommendation_limit
@@ -66,6 +71,8 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     itype = deps.catalogue.get(inc.type_code)
     assigned = [by_id[uid] for uid in inc.active_units if uid in by_id]
     need = still_needed(itype.plan_for(inc.priority), assigned)
+    if plan_only:
+        limit = max(1, sum(need.values()))
     caps = set(need) | {itype.capability}
     now = deps.clock()
     estimates: dict[Capability, list[TravelEstimate]] = defaultdict(list)
@@ -77,6 +84,8 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
         estimates[cap] = deps.travel.estimate(inc.location, origins, want=max(limit, need.get(cap, 0)),
                                               max_seconds=rules.recommendation_max_eta_s, at=now)
     ranked = rank(need, estimates, by_id, limit)
+    if plan_only:
+        ranked = [r for r in ranked if r.fills_plan]
     out = []
     for r in ranked:
         if r.fills_plan and r.route is None:
@@ -89,7 +98,7 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
 
 def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:
     actor.require(Action.INCIDENT_ASSIGN)
-    recs = recommend_units(deps, actor, cmd.incident_id)
+    recs = recommend_units(deps, actor, cmd.incident_id, plan_only=True)
     rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
     recommended = rec is not None and rec.fills_plan
     reason = (cmd.override_reason or "").strip() or None
@@ -103,25 +112,35 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             unit = uow.units.get(cmd.unit_id, for_update=True)
             if not actor.sees(unit.home_station):
                 raise NotFound(f"unit {cmd.unit_id} not found", field="unit_id")
+            eta_s = rec.eta_s if rec else _eta_of(deps, unit, inc, now)
             unit.assign(inc.id, now, actor.username)
             inc.unit_assigned(unit.id, now, actor.username)
             inc.events.append(ev.UnitAssigned(
                 at=now, actor=actor.username, station_code=inc.station_code, incident_id=inc.id, unit_id=unit.id,
                 call_sign=unit.call_sign, recommended=recommended, override_reason=reason or "",
-                eta_s=rec.eta_s if rec else None,
+                eta_s=eta_s,
             ))
             uow.units.save(unit)
             uow.incidents.save(inc)
             insert_row(uow.conn, t.assignments, {
                 "incident_id": inc.id, "unit_id": unit.id, "assigned_at": now, "assigned_by": actor.username,
-                "recommended": recommended, "override_reason": reason, "eta_s": rec.eta_s if rec else None})
+                "recommended": recommended, "override_reason": reason, "eta_s": eta_s})
             uow.audit(at=now, actor=actor.username, action="incident.assign", object_type="incident",
                       object_id=inc.id, detail={"unit_id": unit.id, "recommended": recommended,
                                                 "override_reason": reason})
             uow.commit()
     except IntegrityError as exc:
         raise Conflict(f"unit {cmd.unit_id} is already assigned", field="unit_id") from exc
-    return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, rec.eta_s if rec else None)
+    return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, eta_s)
+
+
+def _eta_of(deps: Dependencies, unit: Unit, inc: Incident, now: datetime) -> float | None:
+    """The ETA of a unit sent against the recommendation (recorded with the override)."""
+    if unit.position is None:
+        return None
+    found = deps.travel.estimate(inc.location, [UnitOrigin(unit.id, unit.position)], want=1,
+                                 max_seconds=24 * 3600, at=now)
+    return round(found[0].eta_s, 1) if found else None
 
 
 def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus,

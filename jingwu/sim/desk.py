@@ -159,7 +159,7 @@ class ServiceDesk:
 
     def recommend(self, incident_id: str) -> list[Pick]:
         with self.timer.time("recommend_units"):
-            recs = recommend_units(self.deps, self.dispatcher, incident_id)
+            recs = recommend_units(self.deps, self.dispatcher, incident_id, plan_only=True)
         return [Pick(r.unit_id, r.capability.value, r.eta_s, path_of(r.route)) for r in recs if r.fills_plan]
 
     def assign(self, incident_id: str, unit_id: str) -> AssignOutcome:

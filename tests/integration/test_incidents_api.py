@@ -10,6 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from jingwu.api.runtime import Runtime
+from jingwu.domain.access import SYSTEM
+from jingwu.domain.geography import GeoPoint
+from jingwu.services.dispatch import recommend_units
+from jingwu.services.intake import ReceiveCall, receive_call
 from jingwu.store import tables as t
 from tests.conftest import Login
 
@@ -107,6 +111,8 @@ def test_override_needs_a_reason_and_is_recorded(client: TestClient, login: Logi
     r = client.post(f"/api/incidents/{inc['id']}/assignments",
                     json={"unit_id": alternative, "override_reason": "knows the building"}, headers=disp)
     assert r.status_code == 201 and r.json()["recommended"] is False
+    expected = next(x["eta_s"] for x in recs if x["unit_id"] == alternative)
+    assert r.json()["eta_s"] == pytest.approx(expected, abs=0.1)  # the override's ETA is recorded too
     detail = client.get(f"/api/incidents/{inc['id']}", headers=disp).json()
     assert detail["assignments"][0]["override_reason"] == "knows the building"
 
@@ -306,3 +312,13 @@ def test_officer_reads_the_incident_they_were_sent_to_across_a_boundary(client: 
     assert seen.status_code == 200 and seen.json()["id"] == encamp["id"]
     other = create(client, disp, {"type": "NOISE", "location": {"lat": 42.5360, "lon": 1.5837}}).json()
     assert client.get(f"/api/incidents/{other['id']}", headers=off).status_code == 404
+
+
+def test_plan_only_recommendation_is_the_full_one_without_alternatives(runtime: Runtime) -> None:
+    """assign_unit and the drill ask for the plan-fillers only; they must be the full answer's."""
+    for kind in ("ROBBERY_IN_PROGRESS", "THEFT", "TRAFFIC_COLLISION"):
+        inc = receive_call(runtime.deps, SYSTEM, ReceiveCall(kind, GeoPoint(ALV["lat"], ALV["lon"]))).incident
+        full = recommend_units(runtime.deps, SYSTEM, inc.id)
+        plan = recommend_units(runtime.deps, SYSTEM, inc.id, plan_only=True)
+        assert plan, kind
+        assert [(r.unit_id, r.eta_s) for r in plan] == [(r.unit_id, r.eta_s) for r in full if r.fills_plan]
