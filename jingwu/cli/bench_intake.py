@@ -265,13 +265,13 @@ def intake(
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
             results.append(measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None).as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket)")
-    heads = {"backend": "backend", "clients": "clients", "incidents": "n", "errors": "err",
+    heads = {"backend": "backend", "clients": "clients", "offered_per_s": "offered", "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
              "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99"}
     for head in heads.values():
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
         table.add_row(*(str(r[c]) for c in heads))
-    console.print(table)
+    Console(width=max(console.width, 150)).print(table)
     if json_out:
         json_out.write_text(json.dumps({"results": results}, indent=2))

@@ -1,0 +1,39 @@
+"""The benchmark's lean HTTP client against a real server: what it reads must be what was sent back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from jingwu.api.app import create_app
+from jingwu.api.runtime import Runtime
+from jingwu.cli.http_load import Connection
+from tests.conftest import PASSWORD
+from tests.integration.live_server import serving
+
+
+def test_keep_alive_client_creates_and_reads_incidents(runtime: Runtime) -> None:
+    with serving(create_app(runtime, timers=False)) as base:
+        token = httpx.post(f"{base}/api/auth/token",
+                           data={"username": "dispatcher", "password": PASSWORD}).json()["access_token"]
+        host, port = base.removeprefix("http://").split(":")
+
+        async def drive() -> list[tuple[int, object]]:
+            c = await Connection(host, int(port), {"Authorization": f"Bearer {token}"}).open()
+            key = uuid.uuid4().hex
+            body = {"type": "THEFT", "location": {"lat": 42.5063, "lon": 1.5218}}
+            first = await c.request("POST", "/api/incidents", body, {"Idempotency-Key": key})
+            again = await c.request("POST", "/api/incidents", body, {"Idempotency-Key": key})  # same connection
+            recs = await c.request("GET", f"/api/incidents/{first.json()['id']}/recommendations")
+            bad = await c.request("POST", "/api/incidents", {"type": "NOPE", "location": body["location"]})
+            await c.close()
+            return [(first.status, first.json()["id"]), (again.status, again.json()["id"]),
+                    (recs.status, len(recs.json())), (bad.status, bad.json()["detail"][0]["field"])]
+
+        (s1, id1), (s2, id2), (s3, n), (s4, field) = asyncio.run(drive())
+        assert (s1, s2, s3, s4) == (201, 200, 200, 422)
+        assert id1 == id2 and n > 0 and field == "type"
+        detail = httpx.get(f"{base}/api/incidents/{id1}", headers={"Authorization": f"Bearer {token}"})
+        assert detail.json()["id"] == id1
