@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -32,7 +33,9 @@ def test_keep_alive_client_creates_and_reads_incidents(runtime: Runtime) -> None
             return [(first.status, first.json()["id"]), (again.status, again.json()["id"]),
                     (recs.status, len(recs.json())), (bad.status, bad.json()["detail"][0]["field"])]
 
-        (s1, id1), (s2, id2), (s3, n), (s4, field) = asyncio.run(drive())
+        # A thread of its own: an earlier test in the same worker may have left an event loop running here.
+        with ThreadPoolExecutor(1) as pool:
+            (s1, id1), (s2, id2), (s3, n), (s4, field) = pool.submit(asyncio.run, drive()).result()
         assert (s1, s2, s3, s4) == (201, 200, 200, 422)
         assert id1 == id2 and n > 0 and field == "type"
         detail = httpx.get(f"{base}/api/incidents/{id1}", headers={"Authorization": f"Bearer {token}"})
