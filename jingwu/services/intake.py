@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from jingwu.domain import events as ev
@@ -22,6 +22,7 @@ from jingwu.domain.incident_types import check_priority
 from jingwu.services.dependencies import Dependencies
 from jingwu.services.ids import new_id
 from jingwu.store import tables as t
+from jingwu.store.direct import insert_row
 from jingwu.store.repositories import incident_from_row
 
 
@@ -81,9 +82,9 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
             if cmd.idempotency_key:
                 # First, so a retry fails fast on the key's primary key (and, on PostgreSQL, waits for
                 # a concurrent first attempt to commit) and is answered with the incident it made.
-                uow.conn.execute(insert(t.idempotency_keys).values(
-                    key=cmd.idempotency_key, actor=actor.username, request_hash=cmd.request_hash,
-                    incident_id=incident_id, created_at=now))
+                insert_row(uow.conn, t.idempotency_keys, {
+                    "key": cmd.idempotency_key, "actor": actor.username, "request_hash": cmd.request_hash,
+                    "incident_id": incident_id, "created_at": now})
             inc = Incident(
                 id=incident_id, type_code=itype.code, family=itype.family, priority=priority,
                 location=point, station_code=station, received_at=now, received_by=actor.username,
@@ -99,8 +100,8 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
                                        rules.duplicate_window_s)
             uow.incidents.add(inc)
             if cmd.caller_name or cmd.caller_phone:
-                uow.conn.execute(insert(t.callers).values(
-                    incident_id=inc.id, name=cmd.caller_name, phone=cmd.caller_phone, received_at=now))
+                insert_row(uow.conn, t.callers, {
+                    "incident_id": inc.id, "name": cmd.caller_name, "phone": cmd.caller_phone, "received_at": now})
             uow.audit(at=now, actor=actor.username, action="incident.create", object_type="incident",
                       object_id=inc.id, detail={"type": itype.code, "priority": priority, "station": station,
                                                 "source": cmd.source.value,

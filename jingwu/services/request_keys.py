@@ -8,9 +8,10 @@ intake keeps its own use of the table (it also answers with the incident created
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from jingwu.store import tables as t
+from jingwu.store.direct import insert_row
 
 
 def already_applied(conn: Connection, actor: str, purpose: str, key: str | None) -> bool:
@@ -23,5 +24,6 @@ def already_applied(conn: Connection, actor: str, purpose: str, key: str | None)
 def claim(conn: Connection, actor: str, purpose: str, key: str | None, object_id: str, now: object) -> None:
     """Record ``key`` as applied; a concurrent duplicate fails this transaction on the primary key."""
     if key:
-        conn.execute(insert(t.idempotency_keys).values(
-            key=f"{purpose}:{key}"[:200], actor=actor, request_hash=purpose, incident_id=object_id, created_at=now))
+        insert_row(conn, t.idempotency_keys, {
+            "key": f"{purpose}:{key}"[:200], "actor": actor, "request_hash": purpose, "incident_id": object_id,
+            "created_at": now})
