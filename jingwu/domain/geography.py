@@ -26,10 +26,14 @@ class GeoPoint:
 
 def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
     """Great-circle distance in metres."""
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp = p2 - p1
-    dl = math.radians(b.lon - a.lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return great_circle_m(a.lat, a.lon, b.lat, b.lon)
+
+
+def great_circle_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """``haversine_m`` on bare degrees, for hot loops that should not build two GeoPoints per call."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 

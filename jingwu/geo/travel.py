@@ -22,7 +22,6 @@ answered without searching, with the same answer a fresh search gives.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,10 +30,10 @@ from datetime import datetime
 
 import numpy as np
 
-from jingwu.domain.geography import GeoPoint
+from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.geo.reverse_search import ReverseSearch, SearchTree
-from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
+from jingwu.geo.roads import RoadNetwork, haversine_arrays
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -251,14 +250,14 @@ class RoadTravelTimes:
         start = [[origin.point.lon, origin.point.lat], [unit_lon, unit_lat]]
         end = [[target.road_lon, target.road_lat], [target.point.lon, target.point.lat]]
         if via < 0:
-            metres = _metres(unit_lat, unit_lon, target.road_lat, target.road_lon)
+            metres = great_circle_m(unit_lat, unit_lon, target.road_lat, target.road_lon)
             coords = _joined(start, [], end)
         else:
             nodes, metres = tree.path(via)
             net = self.network
             lon, lat = net.lon[nodes], net.lat[nodes]
-            metres += _metres(unit_lat, unit_lon, float(lat[0]), float(lon[0]))
-            metres += _metres(float(lat[-1]), float(lon[-1]), target.road_lat, target.road_lon)
+            metres += great_circle_m(unit_lat, unit_lon, float(lat[0]), float(lon[0]))
+            metres += great_circle_m(float(lat[-1]), float(lon[-1]), target.road_lat, target.road_lon)
             coords = _joined(start, np.column_stack([lon, lat]).tolist(), end)
         return TravelEstimate(
             unit_id=origin.unit_id,
@@ -331,14 +330,6 @@ def _joined(start: list[list[float]], body: list[list[float]], end: list[list[fl
         if out[-1] != c:
             out.append(c)
     return out if len(out) > 1 else out * 2
-
-
-def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle metres (as ``haversine_m``, without building two GeoPoints per route)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _best(candidates: np.ndarray, eta: np.ndarray, origins: Sequence[UnitOrigin], want: int) -> list[int]:
