@@ -10,6 +10,8 @@ from enum import StrEnum
 from jingwu.domain.geography import Area, GeoPoint
 
 
+_UNRESOLVED = object()
+
 class OrgLevel(StrEnum):
     PROVINCE = "province"  # 省廳 / national police
     CITY = "city"  # 市局
@@ -47,7 +49,9 @@ class OrgTree:
                 self.children.setdefault(u.parent_code, []).append(u.code)
         self._subtrees: dict[str, frozenset[str]] = {}
         self._stations = [u for u in self.units.values() if u.level is OrgLevel.STATION and u.area]
-        self._station_boxes = [(u, u.area.polygons[0].bbox() if u.area else (0, 0, 0, 0)) for u in self._stations]
+        self._station_polygons = [(u.code, poly, poly.bbox()) for u in self._stations if u.area
+                                  for poly in u.area.polygons]
+        self._resolved: dict[tuple[float, float], str | None] = {}
         self._check_acyclic()
 
     def _check_acyclic(self) -> None:
@@ -94,9 +98,19 @@ class OrgTree:
         return [u for u in self.units.values() if u.level is OrgLevel.STATION]
 
     def resolve_station(self, point: GeoPoint) -> str | None:
-        """The one station whose jurisdiction holds ``point`` (first by code if areas overlap)."""
-        hits = []
-        for unit, (x0, y0, x1, y1) in self._station_boxes:
-            if x0 <= point.lon <= x1 and y0 <= point.lat <= y1 and unit.area and unit.area.contains(point):
-                hits.append(unit.code)
-        return min(hits) if hits else None
+        """The one station whose jurisdiction holds ``point`` (first by code if areas overlap).
+
+        Each polygon of an area (an exclave too) is tried inside its own bounding box. The answer
+        is remembered per exact point (a few thousand): a call's place is resolved when it is
+        generated or validated and again when the incident is opened."""
+        key = (point.lat, point.lon)
+        known = self._resolved.get(key, _UNRESOLVED)
+        if known is not _UNRESOLVED:
+            return known  # type: ignore[return-value]
+        hits = [code for code, poly, (x0, y0, x1, y1) in self._station_polygons
+                if x0 <= point.lon <= x1 and y0 <= point.lat <= y1 and poly.contains(point)]
+        found = min(hits) if hits else None
+        if len(self._resolved) >= 4096:
+            self._resolved.clear()
+        self._resolved[key] = found
+        return found

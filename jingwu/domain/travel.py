@@ -45,8 +45,12 @@ class TravelTimeEstimator(Protocol):
         want: int,
         max_seconds: float,
         at: datetime,
+        routes: bool = True,
     ) -> list[TravelEstimate]:
-        """Estimates for up to ``want`` nearest-by-time origins within ``max_seconds``, best first."""
+        """Estimates for up to ``want`` nearest-by-time origins within ``max_seconds``, best first.
+
+        ``routes=False`` leaves ``route`` out (None) when only the times matter: drawing a route
+        costs more than ranking by it."""
         ...
 
     def route(self, origin: GeoPoint, destination: GeoPoint, at: datetime) -> dict | None:

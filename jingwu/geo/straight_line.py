@@ -32,6 +32,7 @@ class StraightLineTravelTimes:
         want: int,
         max_seconds: float,
         at: datetime,
+        routes: bool = True,
     ) -> list[TravelEstimate]:
         """Up to ``want`` origins within ``max_seconds``, best first (ties broken by unit id)."""
         found: list[TravelEstimate] = []

@@ -56,7 +56,7 @@ class RoadTravelTimes:
         min_bound_s: float = 120.0,
         snap_cache_size: int = 200_000,
         local_search_above_nodes: int = 3_000_000,
-        search_cache_bytes: int = 32 * 2**20,
+        search_cache_bytes: int = 64 * 2**20,
         incident_snap_cache_size: int = 20_000,
     ) -> None:
         self.network = network
@@ -90,6 +90,7 @@ class RoadTravelTimes:
         want: int,
         max_seconds: float,
         at: datetime,
+        routes: bool = True,
     ) -> list[TravelEstimate]:
         if want <= 0 or not origins:
             return []
@@ -113,7 +114,7 @@ class RoadTravelTimes:
             reached = on & (eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds))
             for i in _best(np.flatnonzero(reached), eta, origins, want):
                 args = (float(eta[i]), int(via[i]), float(straight[i]))
-                found.append(self._road_estimate(origins[i], i, *args, snaps, target, kept.paths))
+                found.append(self._road_estimate(origins[i], i, *args, snaps, target, kept.paths, routes))
             self.trees.resized(kept)
         guess = straight / self.fallback.speed_ms
         for i in _best(np.flatnonzero(~on & (guess <= max_seconds)), guess, origins, want):
@@ -245,20 +246,25 @@ class RoadTravelTimes:
         snaps: SnappedArrays,
         target: SnappedPoint,
         tree: PathTree,
+        with_route: bool = True,
     ) -> TravelEstimate:
+        """The estimate of unit ``i``; its route drawn only ``with_route`` (the distance always)."""
         unit_lat, unit_lon = float(snaps.road_lat[i]), float(snaps.road_lon[i])
         start = [[origin.point.lon, origin.point.lat], [unit_lon, unit_lat]]
         end = [[target.road_lon, target.road_lat], [target.point.lon, target.point.lat]]
+        coords: list[list[float]] | None = None
         if via < 0:
             metres = great_circle_m(unit_lat, unit_lon, target.road_lat, target.road_lon)
-            coords = _joined(start, [], end)
+            if with_route:
+                coords = _joined(start, [], end)
         else:
             nodes, metres = tree.path(via)
             net = self.network
-            lon, lat = net.lon[nodes], net.lat[nodes]
-            metres += great_circle_m(unit_lat, unit_lon, float(lat[0]), float(lon[0]))
-            metres += great_circle_m(float(lat[-1]), float(lon[-1]), target.road_lat, target.road_lon)
-            coords = _joined(start, np.column_stack([lon, lat]).tolist(), end)
+            first, last = int(nodes[0]), int(nodes[-1])
+            metres += great_circle_m(unit_lat, unit_lon, float(net.lat[first]), float(net.lon[first]))
+            metres += great_circle_m(float(net.lat[last]), float(net.lon[last]), target.road_lat, target.road_lon)
+            if with_route:
+                coords = _joined(start, np.column_stack([net.lon[nodes], net.lat[nodes]]).tolist(), end)
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -266,7 +272,7 @@ class RoadTravelTimes:
             straight_distance_m=float(straight),
             method="road",
             note="",
-            route={"type": "LineString", "coordinates": coords},
+            route={"type": "LineString", "coordinates": coords} if coords is not None else None,
         )
 
     def _edges_along(self, path: np.ndarray) -> np.ndarray:
@@ -287,7 +293,20 @@ class RoadTravelTimes:
             places[key] = snapped
             while len(places) > self.incident_snap_cache_size:
                 places.popitem(last=False)
+        with self._snap_lock:  # units go to incidents: the first to stand here finds its snap made
+            self._remember_unit_snap(key, snapped)
         return snapped
+
+    def _remember_unit_snap(self, key: tuple[float, float], s: SnappedPoint) -> None:
+        rows = self._snap_rows
+        if key in rows or len(rows) >= self.snap_cache_size:
+            return
+        one = SnappedArrays(
+            np.array([s.edge], dtype=np.int64), np.array([s.twin], dtype=np.int64), np.array([s.fraction]),
+            np.array([s.off_road_m]), np.array([s.on_network]), np.array([s.road_lat]), np.array([s.road_lon]))
+        start = len(rows)
+        rows[key] = start
+        self._snap_table = _append_rows(self._snap_table, one, start)
 
     def _snap_units(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
         """Snap unit positions, remembering each one: most units have not moved since the last call.
@@ -438,66 +457,111 @@ class KeptSearch:
 
 
 class SearchCache:
-    """The search trees of recently asked places, within a memory budget, least recently used dropped.
+    """The search trees of recently asked places, within a memory budget (a segmented LRU).
 
     Keyed by the incident's snapped position (edge, fraction along it, its twin) and the identity
     of the weights array (the traffic factors of the hour pick one of a few long-lived arrays); a
     tree is exact up to its bound, so any later question it covers gets a fresh search's answer.
     An Andorra tree is ~0.2 MB, a whole 1M-node graph's ~12 MB.
+
+    A new tree is kept on probation, least recently used dropped first. A tree asked about again
+    after ``protect_after`` other trees were kept (a station, a patrol post, a busy corner: places
+    asked about all shift long, not just during one incident) moves to a protected segment of up
+    to half the budget, so a run of one-off incidents cannot push it out; the protected segment's
+    least recently used tree goes back on probation when it is full.
     """
 
-    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 64 * 2**20, *, protect_after: int = 16) -> None:
         self.max_bytes = max_bytes
-        self._kept: OrderedDict[tuple[int, float, int, int], tuple[KeptSearch, int]] = OrderedDict()
+        self.protect_after = protect_after
+        self._kept: OrderedDict[tuple[int, float, int, int], tuple[KeptSearch, int, int]] = OrderedDict()
+        """On probation: key -> (search, bytes, when kept)."""
+        self._protected: OrderedDict[tuple[int, float, int, int], tuple[KeptSearch, int, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.nbytes = 0
+        self.protected_bytes = 0
         self.hits = 0
         self.misses = 0
+        self._kept_count = 0
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return len(self._kept) + len(self._protected)
 
     def get(self, key: tuple[int, float, int, int], weights: np.ndarray) -> KeptSearch | None:
         with self._lock:
+            found = self._protected.get(key)
+            if found is not None and found[0].weights is weights:
+                self._protected.move_to_end(key)
+                self.hits += 1
+                return found[0]
             found = self._kept.get(key)
             if found is None or found[0].weights is not weights:
                 self.misses += 1
                 return None
-            self._kept.move_to_end(key)
             self.hits += 1
+            if self._kept_count - found[2] >= self.protect_after:
+                del self._kept[key]
+                self._protect(key, found)
+            else:
+                self._kept.move_to_end(key)
             return found[0]
 
     def keep(self, kept: KeptSearch) -> None:
         """Keep a new search (replacing any older one of the same place), then trim to the budget."""
         with self._lock:
-            old = self._kept.pop(kept.key, None)
-            if old is not None:
-                self.nbytes -= old[1]
+            self._drop(kept.key)
             size = kept.nbytes
-            self._kept[kept.key] = (kept, size)
+            self._kept[kept.key] = (kept, size, self._kept_count)
+            self._kept_count += 1
             self.nbytes += size
             self._trim()
 
     def resized(self, kept: KeptSearch) -> None:
         """Account for routes walked since ``kept`` was stored (its walks grow as units are explained)."""
         with self._lock:
-            entry = self._kept.get(kept.key)
-            if entry is None or entry[0] is not kept:
+            for segment in (self._kept, self._protected):
+                entry = segment.get(kept.key)
+                if entry is None or entry[0] is not kept:
+                    continue
+                size = kept.nbytes
+                if size != entry[1]:
+                    segment[kept.key] = (kept, size, entry[2])
+                    self.nbytes += size - entry[1]
+                    if segment is self._protected:
+                        self.protected_bytes += size - entry[1]
+                    self._trim()
                 return
-            size = kept.nbytes
-            if size != entry[1]:
-                self._kept[kept.key] = (kept, size)
-                self.nbytes += size - entry[1]
-                self._trim()
 
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
-            self.nbytes = 0
+            self._protected.clear()
+            self.nbytes = self.protected_bytes = 0
+
+    def _protect(self, key: tuple[int, float, int, int], entry: tuple[KeptSearch, int, int]) -> None:
+        self._protected[key] = entry
+        self.protected_bytes += entry[1]
+        while self.protected_bytes > self.max_bytes // 2 and len(self._protected) > 1:
+            old_key, old = self._protected.popitem(last=False)
+            self.protected_bytes -= old[1]
+            self._kept[old_key] = (old[0], old[1], self._kept_count)  # back on probation, newest
+
+    def _drop(self, key: tuple[int, float, int, int]) -> None:
+        old = self._kept.pop(key, None)
+        if old is None:
+            old = self._protected.pop(key, None)
+            if old is not None:
+                self.protected_bytes -= old[1]
+        if old is not None:
+            self.nbytes -= old[1]
 
     def _trim(self) -> None:
-        while self.nbytes > self.max_bytes and self._kept:
-            _, (_, size) = self._kept.popitem(last=False)
+        while self.nbytes > self.max_bytes and (self._kept or self._protected):
+            if self._kept:
+                _, (_, size, _) = self._kept.popitem(last=False)
+            else:
+                _, (_, size, _) = self._protected.popitem(last=False)
+                self.protected_bytes -= size
             self.nbytes -= size
 
 

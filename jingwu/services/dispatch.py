@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from jingwu.domain import events as ev
@@ -25,7 +25,13 @@ from jingwu.services.dependencies import Dependencies
 from jingwu.services.request_keys import already_applied, claim
 from jingwu.store import tables as t
 from jingwu.store.direct import insert_row
-from jingwu.store.repositories import available_units, load_incident, load_unit, unit_from_row
+from jingwu.store.repositories import (
+    available_units,
+    end_assignment,
+    load_incident,
+    load_unit,
+    unit_from_row,
+)
 from jingwu.store.unit_of_work import read_connection
 
 
@@ -53,13 +59,15 @@ def _visible_incident(inc: Incident | None, actor: Actor, incident_id: str) -> I
 
 
 def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
-                    limit: int | None = None, *, plan_only: bool = False) -> list[Recommendation]:
+                    limit: int | None = None, *, plan_only: bool = False,
+                    routes: bool = True) -> list[Recommendation]:
     """Units ranked for an incident: those that fill the run card first, each fastest by travel time.
 
     ``plan_only`` asks only for the units that fill the run card (no alternatives): the same
     plan-fillers, with ETAs and routes for far fewer units (assignment checks, the drill's desk).
     Each capability's search still looks at as many units as the whole plan needs, so a unit
-    picked for another capability first can never leave this one short."""
+    picked for another capability first can never leave this one short. ``routes=False`` leaves
+    the routes out (``assign_unit`` only needs to know who fills the plan, and at what ETA)."""
     actor.require(Action.INCIDENT_READ)
     rules = deps.dispatch_rules
     limit = limit or rules.recommendation_limit
@@ -82,13 +90,13 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
             continue
         origins = [UnitOrigin(u.id, u.position) for u in pool if u.position is not None]
         estimates[cap] = deps.travel.estimate(inc.location, origins, want=max(limit, need.get(cap, 0)),
-                                              max_seconds=rules.recommendation_max_eta_s, at=now)
+                                              max_seconds=rules.recommendation_max_eta_s, at=now, routes=routes)
     ranked = rank(need, estimates, by_id, limit)
     if plan_only:
         ranked = [r for r in ranked if r.fills_plan]
     out = []
     for r in ranked:
-        if r.fills_plan and r.route is None:
+        if routes and r.fills_plan and r.route is None:
             pos = by_id[r.unit_id].position
             if pos is not None:
                 r = replace(r, route=deps.travel.route(pos, inc.location, now))
@@ -98,7 +106,7 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
 
 def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:
     actor.require(Action.INCIDENT_ASSIGN)
-    recs = recommend_units(deps, actor, cmd.incident_id, plan_only=True)
+    recs = recommend_units(deps, actor, cmd.incident_id, plan_only=True, routes=False)
     rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
     recommended = rec is not None and rec.fills_plan
     reason = (cmd.override_reason or "").strip() or None
@@ -139,7 +147,7 @@ def _eta_of(deps: Dependencies, unit: Unit, inc: Incident, now: datetime) -> flo
     if unit.position is None:
         return None
     found = deps.travel.estimate(inc.location, [UnitOrigin(unit.id, unit.position)], want=1,
-                                 max_seconds=24 * 3600, at=now)
+                                 max_seconds=24 * 3600, at=now, routes=False)
     return round(found[0].eta_s, 1) if found else None
 
 
@@ -183,9 +191,7 @@ def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Uni
         if inc is not None:
             if left:
                 inc.unit_left(unit.id, now, actor.username, arrived=was_on_scene)
-                uow.conn.execute(update(t.assignments).where(
-                    t.assignments.c.unit_id == unit.id, t.assignments.c.ended_at.is_(None)
-                ).values(ended_at=now, end_reason="cleared" if was_on_scene else "released"))
+                end_assignment(uow.conn, unit.id, now, "cleared" if was_on_scene else "released")
                 if not was_on_scene:
                     inc.events.append(ev.UnitReleased(at=now, actor=actor.username, station_code=inc.station_code,
                                                       incident_id=inc.id, unit_id=unit.id, reason="released"))

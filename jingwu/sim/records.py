@@ -52,15 +52,25 @@ class IncidentRecord:
     def priority(self) -> int:
         return self.call.priority
 
+    _missing: tuple[int, dict[str, int]] | None = field(default=None, repr=False, compare=False)
+
     def missing(self, caps_of: Callable[[str], frozenset[str]]) -> dict[str, int]:
-        """What the run card still lacks (each unit counted once, as the dispatch policy does)."""
+        """What the run card still lacks (each unit counted once, as the dispatch policy does).
+
+        Asked for every waiting incident each time a unit clears; units only ever join ``assigned``
+        and never change capabilities, so the answer is kept until another unit joins."""
+        known = self._missing
+        if known is not None and known[0] == len(self.assigned):
+            return dict(known[1])
         need = dict(self.need)
         for uid in self.assigned:
             for cap in sorted(caps_of(uid), key=lambda c: -need.get(c, 0)):
                 if need.get(cap, 0) > 0:
                     need[cap] -= 1
                     break
-        return {c: n for c, n in need.items() if n > 0}
+        lacking = {c: n for c, n in need.items() if n > 0}
+        self._missing = (len(self.assigned), lacking)
+        return dict(lacking)
 
 
 @dataclass

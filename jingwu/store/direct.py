@@ -108,6 +108,35 @@ def _convert(rows: Iterable[Sequence[Any]], procs: list[tuple[int, Processor]]) 
     return out
 
 
+class RowMemo:
+    """Converted rows by their raw DBAPI form, for a hot read whose rows mostly come back unchanged
+    (the available units every recommendation ranks): converting timestamps and JSON is most of
+    what such a read costs. Rows the driver returns unhashable (psycopg's decoded JSON) are
+    converted every time. Converted values are shared between reads: callers must not mutate them."""
+
+    __slots__ = ("_rows", "max_rows")
+
+    def __init__(self, max_rows: int = 20_000) -> None:
+        self.max_rows = max_rows
+        self._rows: dict[tuple[Dialect, tuple[Any, ...]], tuple[Any, ...]] = {}
+
+    def convert(self, dialect: Dialect, raw: list[Any], procs: list[tuple[int, Processor]]) -> list[tuple[Any, ...]]:
+        rows, out = self._rows, []
+        for r in raw:
+            key = (dialect, tuple(r))
+            try:
+                got = rows.get(key)
+            except TypeError:
+                out.extend(_convert([r], procs))
+                continue
+            if got is None:
+                if len(rows) >= self.max_rows:
+                    rows.clear()
+                got = rows[key] = _convert([r], procs)[0]
+            out.append(got)
+        return out
+
+
 class DirectStatement:
     """A Core statement run on the DBAPI cursor of a ``Connection``, compiled once per dialect.
 
@@ -133,7 +162,8 @@ class DirectStatement:
         self._last = (dialect, plan)
         return plan
 
-    def _run(self, conn: Connection, params: Mapping[str, Any] | None, fetch: int) -> tuple[int, list[Any]]:
+    def _run(self, conn: Connection, params: Mapping[str, Any] | None, fetch: int,
+             memo: RowMemo | None = None) -> tuple[int, list[Any]]:
         """Execute; ``fetch`` 0 = no rows, 1 = the first row, 2 = all rows. Returns (rowcount, rows)."""
         if not conn.in_transaction():
             conn.begin()  # as Connection.execute would (autobegin), so reads see one snapshot
@@ -155,6 +185,8 @@ class DirectStatement:
             procs = plan.result_procs
             if procs is None:
                 procs = plan.row_converter(dialect, cur.description)
+            if memo is not None:
+                return cur.rowcount, memo.convert(dialect, raw, procs)
             return cur.rowcount, _convert(raw, procs)
         except plan.dbapi_error as e:
             raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
@@ -169,8 +201,10 @@ class DirectStatement:
         rows = self._run(conn, params, 1)[1]
         return rows[0] if rows else None
 
-    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._run(conn, params, 2)[1]
+    def all(self, conn: Connection, params: Mapping[str, Any] | None = None, *,
+            memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
+        """All rows; with ``memo``, rows seen before are not converted again (see ``RowMemo``)."""
+        return self._run(conn, params, 2, memo)[1]
 
     def executemany(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run the statement once per row in one DBAPI call (order kept: rows get ascending keys)."""

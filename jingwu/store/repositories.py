@@ -21,7 +21,7 @@ from jingwu.domain.incident_types import Capability
 from jingwu.domain.major import ChecklistItem, MajorIncident
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.store import tables as t
-from jingwu.store.direct import DirectStatement
+from jingwu.store.direct import DirectStatement, RowMemo
 
 
 def _timeline_rows(events: Iterable[Event], key: str, value: str) -> list[dict[str, Any]]:
@@ -242,9 +242,13 @@ def load_unit(conn: Connection, unit_id: str) -> Unit | None:
     return unit_from_row(row) if row is not None else None
 
 
+_UNIT_ROWS = RowMemo()
+"""Most units are unchanged from one recommendation to the next: their rows are converted once."""
+
+
 def units_with_status(conn: Connection, status: UnitStatus) -> list[Unit]:
     """Every unit in ``status`` (e.g. the available ones a recommendation ranks)."""
-    return [unit_from_row(r) for r in _UNITS_WITH_STATUS.all(conn, {"status": status.value})]
+    return [unit_from_row(r) for r in _UNITS_WITH_STATUS.all(conn, {"status": status.value}, memo=_UNIT_ROWS)]
 
 
 def available_units(conn: Connection, also: Iterable[str] = ()) -> list[Unit]:
@@ -268,6 +272,18 @@ _MOVE_UNIT = DirectStatement(
            or_(t.units.c.position_at.is_(None), t.units.c.position_at <= bindparam("b_at")))
     .values(lat=bindparam("lat"), lon=bindparam("lon"), position_at=bindparam("b_at"))
 )
+
+
+_END_ASSIGNMENT = DirectStatement(
+    update(t.assignments)
+    .where(t.assignments.c.unit_id == bindparam("b_unit"), t.assignments.c.ended_at.is_(None))
+    .values(ended_at=bindparam("b_at"), end_reason=bindparam("b_reason"))
+)
+
+
+def end_assignment(conn: Connection, unit_id: str, at: datetime, reason: str) -> int:
+    """Close the unit's open assignment (cleared, released); returns how many rows were closed."""
+    return _END_ASSIGNMENT.execute(conn, {"b_unit": unit_id, "b_at": at, "b_reason": reason})
 
 
 def unit_home_station(conn: Connection, unit_id: str) -> str | None:

@@ -204,6 +204,30 @@ def test_available_units_match_the_core_query(engine: Engine) -> None:
     assert sorted(direct, key=lambda u: u.id) == sorted(core, key=lambda u: u.id)
 
 
+def test_available_units_read_again_follow_every_change(engine: Engine) -> None:
+    """The second read converts only rows it has not seen (``RowMemo``): a moved unit, a status
+    change and a unit gone off duty all show, and the Units handed out are fresh objects."""
+    with read_connection(engine) as conn:
+        first = {u.id: u for u in available_units(conn)}
+    assert UNIT in first and len(first) > 2
+    moved_id, gone_id = sorted(set(first) - {UNIT})[:2]
+    at = datetime.now(UTC) + timedelta(hours=1)  # newer than the seed's fixes
+    with engine.begin() as conn:
+        assert record_position(conn, moved_id, GeoPoint(42.51, 1.53), at)
+        conn.execute(update(t.units).where(t.units.c.id == gone_id).values(status="off_duty"))
+        conn.execute(update(t.units).where(t.units.c.id == UNIT).values(crew_size=5, version=t.units.c.version + 1))
+    with read_connection(engine) as conn:
+        again = {u.id: u for u in available_units(conn)}
+        core = {u.id: u for u in (unit_from_row(r) for r in conn.execute(
+            select(t.units).where(t.units.c.status == "available")))}
+    assert again == core
+    assert gone_id not in again
+    assert again[moved_id].position == GeoPoint(42.51, 1.53) and again[moved_id].position_at == at
+    assert again[UNIT].crew_size == 5 and again[UNIT].version == first[UNIT].version + 1
+    same = next(uid for uid in again if uid not in (moved_id, UNIT))
+    assert again[same] == first[same] and again[same] is not first[same]
+
+
 def test_insert_row_fills_python_defaults_and_keeps_the_open_assignment_index(engine: Engine) -> None:
     at = datetime(2026, 11, 27, 5, 0, tzinfo=CST)
     with engine.begin() as conn:

@@ -115,6 +115,22 @@ def test_org_tree_scopes_and_resolves_exactly_one_station() -> None:
     assert tree.resolve_station(GeoPoint(5, 5)) is None
 
 
+def test_a_station_area_of_several_polygons_resolves_in_each() -> None:
+    """An exclave far outside the station's first polygon is still its ground (asked twice: the
+    second answer comes from the tree's memory of resolved points)."""
+    main, exclave = square(0, 0, 1, 1).polygons[0], square(5, 5, 6, 6).polygons[0]
+    tree = OrgTree([
+        OrgUnit("D", "district", OrgLevel.DISTRICT),
+        OrgUnit("S1", "with exclave", OrgLevel.STATION, "D", Area((main, exclave))),
+        OrgUnit("S2", "between", OrgLevel.STATION, "D", square(2, 2, 4, 4)),
+    ])
+    for _ in range(2):
+        assert tree.resolve_station(GeoPoint(5.5, 5.5)) == "S1"
+        assert tree.resolve_station(GeoPoint(0.5, 0.5)) == "S1"
+        assert tree.resolve_station(GeoPoint(3, 3)) == "S2"
+        assert tree.resolve_station(GeoPoint(4.5, 4.5)) is None
+
+
 def test_org_tree_refuses_unknown_parent_and_duplicates() -> None:
     with pytest.raises(ValueError, match="unknown parent"):
         OrgTree([OrgUnit("S", "s", OrgLevel.STATION, "nope")])

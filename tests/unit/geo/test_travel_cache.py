@@ -108,7 +108,7 @@ def test_other_weights_never_read_a_kept_tree(andorra):
     travel = RoadTravelTimes(andorra, traffic=TRAFFIC)
     travel.estimate(GeoPoint(42.5075, 1.5235), [UnitOrigin("u", GeoPoint(42.50145, 1.51133))], want=1,
                     max_seconds=3600, at=NIGHT)
-    ((key, (kept, _)),) = travel.trees._kept.items()
+    ((key, (kept, *_)),) = travel.trees._kept.items()
     assert travel.trees.get(key, kept.weights) is kept
     assert travel.trees.get(key, kept.weights.copy()) is None
 
@@ -158,3 +158,49 @@ def test_fewer_units_than_wanted_stops_once_all_are_reached(andorra):
     got = travel.estimate(incident, near, want=10, max_seconds=86400, at=NIGHT)
     assert [e.unit_id for e in got] == ["b", "a"] and max(searched) < 3600
     _same(got, _fresh(andorra).estimate(incident, near, want=10, max_seconds=86400, at=NIGHT))
+
+
+def test_a_place_asked_about_all_shift_outlives_one_off_incidents(andorra):
+    """A tree asked about again well after it was kept (a patrol post) is protected from the flood
+    of one-off incident trees that pushes an unprotected one out."""
+    budget = 2 * 2**20
+    rng = np.random.default_rng(11)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 40))]
+    post, *others = _near_roads(andorra, rng, 40)
+
+    def ask(travel: RoadTravelTimes, place: GeoPoint) -> None:
+        travel.estimate(place, units, want=5, max_seconds=3600, at=NIGHT)
+
+    for protect_after, survives in ((3, True), (10_000, False)):
+        travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget)
+        travel.trees.protect_after = protect_after
+        ask(travel, post)
+        for place in others[:3]:
+            ask(travel, place)
+        ask(travel, post)  # asked again later: protected when protect_after allows
+        for place in others[3:]:
+            ask(travel, place)
+            assert travel.trees.nbytes <= budget
+        misses = travel.trees.misses
+        ask(travel, post)
+        assert (travel.trees.misses == misses) is survives
+        _same(travel.estimate(post, units, want=5, max_seconds=3600, at=NIGHT),
+              _fresh(andorra).estimate(post, units, want=5, max_seconds=3600, at=NIGHT))
+
+
+def test_times_only_answers_match_the_full_ones(andorra):
+    """``routes=False`` (what assign_unit asks) gives the same units, times and distances, no routes;
+    a unit standing where an incident was snapped (the place's snap went into the unit table)
+    gets the ETA a fresh engine gives."""
+    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    rng = np.random.default_rng(5)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 60))]
+    for place in _near_roads(andorra, rng, 10):
+        bare = travel.estimate(place, units, want=4, max_seconds=3600, at=NIGHT, routes=False)
+        full = fresh.estimate(place, units, want=4, max_seconds=3600, at=NIGHT)
+        assert bare and all(e.route is None for e in bare) and all(e.route for e in full)
+        assert [(e.unit_id, e.eta_s, e.road_distance_m) for e in bare] == [
+            (e.unit_id, e.eta_s, e.road_distance_m) for e in full]
+        there = [*units[:5], UnitOrigin("at-scene", place)]
+        _same(travel.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT),
+              fresh.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT))
