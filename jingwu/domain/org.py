@@ -9,8 +9,9 @@ from enum import StrEnum
 
 from jingwu.domain.geography import Area, GeoPoint
 
-
 _UNRESOLVED = object()
+"""Marks a point not resolved yet (None is a valid answer: outside every station)."""
+
 
 class OrgLevel(StrEnum):
     PROVINCE = "province"  # 省廳 / national police
