@@ -90,18 +90,23 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
             continue
         origins = [UnitOrigin(u.id, u.position) for u in pool if u.position is not None]
         estimates[cap] = deps.travel.estimate(inc.location, origins, want=max(limit, need.get(cap, 0)),
-                                              max_seconds=rules.recommendation_max_eta_s, at=now, routes=routes)
+                                              max_seconds=rules.recommendation_max_eta_s, at=now, routes=False)
     ranked = rank(need, estimates, by_id, limit)
     if plan_only:
         ranked = [r for r in ranked if r.fills_plan]
-    out = []
-    for r in ranked:
-        if routes and r.fills_plan and r.route is None:
-            pos = by_id[r.unit_id].position
-            if pos is not None:
-                r = replace(r, route=deps.travel.route(pos, inc.location, now))
-        out.append(r)
-    return out
+    return _with_routes(deps, ranked, by_id, inc, now) if routes else ranked
+
+
+def _with_routes(deps: Dependencies, ranked: list[Recommendation], by_id: dict[str, Unit], inc: Incident,
+                 now: datetime) -> list[Recommendation]:
+    """Routes drawn for the units kept in the answer only (each capability's search ranks more
+    units than the answer keeps), in one more question the kept search answers."""
+    origins = [UnitOrigin(r.unit_id, pos) for r in ranked if (pos := by_id[r.unit_id].position) is not None]
+    if not origins:
+        return ranked
+    drawn = deps.travel.estimate(inc.location, origins, want=len(origins), max_seconds=24 * 3600, at=now)
+    route_of = {e.unit_id: e.route for e in drawn}
+    return [replace(r, route=route_of.get(r.unit_id)) for r in ranked]
 
 
 def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:
