@@ -8,9 +8,12 @@ already raised), so a restart or a second run does not repeat it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import insert, select
+import h3
+from sqlalchemy import Engine, insert, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
@@ -61,17 +64,39 @@ def raise_surge_alerts(deps: Dependencies, days: int = 1, history_days: int = 60
     return out
 
 
+SERIES_CELL_RESOLUTION = 9
+"""H3 resolution of a near-repeat series' place (~0.1 km² cells, edges ~200 m: the rule's distance)."""
+_RAISED: WeakKeyDictionary[Engine, OrderedDict[str, None]] = WeakKeyDictionary()
+"""Series keys already alerted, per database (most recent few thousand): a series already on the
+map costs one primary-key read per new incident in it, not a search of its history."""
+
+
+def series_key(family: str, point: GeoPoint, at: datetime) -> str:
+    """One near-repeat series: a family, in one ~200 m cell, on one (UTC) day."""
+    cell = h3.latlng_to_cell(point.lat, point.lon, SERIES_CELL_RESOLUTION)
+    return f"near_repeat:{family}:{cell}:{at.astimezone(UTC).date().isoformat()}"
+
+
 def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,
                             days: float = 14.0) -> ev.AnalysisAlert | None:
-    """A new incident near recent ones of its family (a near-repeat series): one alert per incident.
+    """A new incident near recent ones of its family (a near-repeat series): one alert per series.
 
-    Runs on every new incident, so it reads only the family's incidents of the window inside a box
-    around the new one, never the whole jurisdiction's history."""
+    A series is the family's incidents in one ~200 m cell on one day (``series_key``): the first
+    incident of the day there with an earlier neighbour raises the alert, the rest of the day's
+    incidents in that cell do not (an analyst wants to hear of a series once, not at every new
+    call in it). Runs on every new incident, so it reads only the family's incidents of the window
+    inside a box around the new one, never the whole jurisdiction's history, and nothing more once
+    the series is known."""
     c = t.incidents.c
     columns = [c[name] for name in ANALYSIS_COLUMNS]
+    raised = _RAISED.setdefault(deps.engine, OrderedDict())
     with read_connection(deps.engine) as conn:
         row = conn.execute(select(*columns).where(c.id == incident_id)).first()
         if row is None:
+            return None
+        here = GeoPoint(lat=row.lat, lon=row.lon)
+        key = series_key(row.family, here, row.received_at)
+        if key in raised:
             return None
         dlat, dlon = degree_margins(row.lat, distance_m)
         history_rows = conn.execute(select(*columns).where(
@@ -81,20 +106,27 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
         )).all()
     # The rule of analytics.nearrepeat.near_repeat_alerts (same family, within distance_m, in the
     # days before), applied to one incident without building analysis arrays (~10 ms with pandas).
-    here = GeoPoint(lat=row.lat, lon=row.lon)
     recent = sum(1 for h in history_rows if haversine_m(here, GeoPoint(lat=h.lat, lon=h.lon)) <= distance_m)
     if recent == 0:
         return None
     now = deps.clock()
     with deps.uow() as uow:
-        if not _new_keys(uow, [f"near_repeat:{incident_id}"], now):
+        if not _new_keys(uow, [key], now):
+            _remember(raised, key)  # raised by another process, or before a restart
             return None
         event = ev.AnalysisAlert(
             at=now, actor="system", station_code=row.station_code, alert_kind="near_repeat",
             area=row.station_code or "", family=row.family,
             detail={"incident_id": incident_id, "lat": row.lat, "lon": row.lon, "recent": recent,
-                    "distance_m": distance_m, "days": days},
+                    "distance_m": distance_m, "days": days, "series": key},
         )
         uow.emit(event)
         uow.commit()
+    _remember(raised, key)
     return event
+
+
+def _remember(raised: OrderedDict[str, None], key: str, keep: int = 4096) -> None:
+    raised[key] = None
+    while len(raised) > keep:
+        raised.popitem(last=False)

@@ -49,11 +49,34 @@ def test_near_repeat_alert_once_for_a_series(runtime: Runtime) -> None:
     assert alert is not None and alert.alert_kind == "near_repeat" and alert.family == "property"
     assert alert.detail["incident_id"] == second and alert.detail["recent"] == 1
     assert raise_near_repeat_alert(runtime.deps, second) is None  # reported once
+    third = call(runtime, clock, clock.now + timedelta(hours=1), "BURGLARY", ALV)
+    assert raise_near_repeat_alert(runtime.deps, third) is None  # the same series, the same day
     far = call(runtime, clock, clock.now + timedelta(hours=1), "THEFT", ENCAMP)
     assert raise_near_repeat_alert(runtime.deps, far) is None
     other_family = call(runtime, clock, clock.now + timedelta(hours=1), "ASSAULT", nearby)
     assert raise_near_repeat_alert(runtime.deps, other_family) is None
     assert [a["alert_kind"] for a in outbox_alerts(runtime)] == ["near_repeat"]
+    # the series goes on the next day: one more alert, counting the three before
+    fourth = call(runtime, clock, clock.now + timedelta(days=1), "THEFT", ALV)
+    again = raise_near_repeat_alert(runtime.deps, fourth)
+    assert again is not None and again.detail["recent"] == 3
+    assert again.detail["series"] != alert.detail["series"]
+    assert [a["alert_kind"] for a in outbox_alerts(runtime)] == ["near_repeat", "near_repeat"]
+
+
+def test_a_series_already_alerted_is_not_alerted_again_by_another_process(runtime: Runtime) -> None:
+    """The series key is stored: a process that did not raise it (its memory empty) finds it."""
+    from jingwu.services import early_warning
+
+    clock = Clock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    runtime.deps.clock = clock
+    call(runtime, clock, clock.now, "BURGLARY", ALV)
+    second = call(runtime, clock, clock.now + timedelta(hours=1), "BURGLARY", ALV)
+    assert raise_near_repeat_alert(runtime.deps, second) is not None
+    early_warning._RAISED.clear()
+    third = call(runtime, clock, clock.now + timedelta(hours=2), "BURGLARY", ALV)
+    assert raise_near_repeat_alert(runtime.deps, third) is None
+    assert len(outbox_alerts(runtime)) == 1
 
 
 def test_surge_alert_for_a_busy_day(runtime: Runtime) -> None:
