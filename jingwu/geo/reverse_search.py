@@ -9,10 +9,24 @@ when the graph is much larger than the region: on the 1M-node benchmark grid wit
 (regions of ~50k nodes) it was slower (CPU p50 10.9 ms against 8.8 ms whole), hence the default
 threshold of 3M nodes. Smaller graphs, or a box holding a quarter of the graph, are searched whole
 with a virtual source row preallocated in the CSR. Both give the same distances within ``limit``.
+
+Road graphs read from OSM are mostly shape points: 92% of Andorra's 16,148 nodes have exactly two
+neighbours. When fewer than half the nodes are junctions, the search runs on the junction graph
+(``_contracted_search``): each chain of shape points between two junctions is one edge whose time is
+the chain's (fastest of parallel chains, per weights vector), a source inside a chain is wired to
+the chain ends it can be reached from, and every node's time and predecessor are then expanded from
+its chain's ends with numpy (plus, in the sources' own chain, the way along it to a source). The
+tree means exactly what the whole graph's does, in the same numbering, within floating-point
+summation. On Andorra (tests/bench/test_contracted_search_bench.py) it costs ~0.31 ms a search
+whatever the bound against ~0.93 ms unbounded, ~0.85 ms at 2,000 s and ~0.40 ms at 1,000 s for the
+whole graph, but ~0.16 ms against ~0.09 ms at 300 s: scipy's call and the expansion cost ~0.1 ms
+however few nodes are reached. Choosing by bound would let a kept search and a fresh one of the same
+place (travel.py) differ in the last bits, so the choice is made once per network.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Sequence
@@ -58,7 +72,15 @@ class SearchTree:
 class ReverseSearch:
     """Searches from a few weighted sources over the reversed graph, for one weight vector at a time."""
 
-    def __init__(self, network: RoadNetwork, *, local_above_nodes: int = 3_000_000, cell_m: float = 2000.0) -> None:
+    def __init__(
+        self,
+        network: RoadNetwork,
+        *,
+        local_above_nodes: int = 3_000_000,
+        cell_m: float = 2000.0,
+        contract_share: float = 0.5,
+        walk_below: int = 64,
+    ) -> None:
         self.network = network
         self.local_above_nodes = local_above_nodes
         self.cell_m = cell_m
@@ -66,6 +88,15 @@ class ReverseSearch:
         self._fastest: dict[int, tuple[np.ndarray, float]] = {}
         self._lock = threading.Lock()
         self._map: np.ndarray | None = None
+        self.contract_share = contract_share
+        self.walk_below = walk_below
+        self._chains: _Chains | None = None
+        self._contracted: dict[int, _Contracted] = {}
+        self._build_lock = threading.Lock()
+        # a shape point has at most 2 edges out and 2 in: too few such nodes and contraction cannot pay
+        out, into = np.diff(network.fwd_indptr), np.diff(network.rev_indptr)
+        few = int(((out <= 2) & (into <= 2)).sum())
+        self._may_contract = network.n_nodes > 0 and network.n_nodes - few < contract_share * network.n_nodes
         lat0 = float(network.lat.mean()) if network.n_nodes else 0.0
         self.kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180
         self.ky = EARTH_RADIUS_M * math.pi / 180
@@ -96,6 +127,10 @@ class ReverseSearch:
             region = self._region(weights, limit, near)
             if region is not None and np.isin([s for s, _ in sources], region).all():
                 return self._local(weights, sources, limit, region)
+        if self._may_contract:
+            tree = self._contracted_search(weights, sources, limit)
+            if tree is not None:
+                return tree
         return self._whole_graph(weights, sources, limit)
 
     # --- whole graph --------------------------------------------------------------------------
@@ -118,6 +153,212 @@ class ReverseSearch:
             graph.indices[m + 1], graph.data[m + 1] = s1, max(w1, 1e-6)
             dist, pred = dijkstra(graph, directed=True, indices=n, limit=limit, return_predecessors=True)
         return SearchTree(dist, pred, n, None)
+
+    # --- the junction graph ---------------------------------------------------------------------
+
+    def _junction_chains(self) -> _Chains | None:
+        """The network's chains (built on first use), or None when contraction does not pay."""
+        chains = self._chains
+        if chains is not None or not self._may_contract:
+            return chains
+        with self._build_lock:
+            if self._chains is None and self._may_contract:
+                net = self.network
+                n = net.n_nodes
+                tail, head = net.tail.astype(np.int64), net.head.astype(np.int64)
+                proper = tail != head
+                directed = np.unique(tail[proper] * n + head[proper])
+                und = np.unique(np.minimum(tail, head)[proper] * n + np.maximum(tail, head)[proper])
+                degree = np.bincount(und // n, minlength=n) + np.bincount(und % n, minlength=n)
+                junctions = int((degree != 2).sum())
+                # parallel edges would need a choice per weights; networks are built without them
+                if len(directed) < int(proper.sum()) or junctions >= self.contract_share * n:
+                    self._may_contract = False
+                else:
+                    self._chains = _Chains(net, degree)
+            return self._chains
+
+    def _contracted_search(
+        self, weights: np.ndarray, sources: Sequence[tuple[int, float]], limit: float
+    ) -> SearchTree | None:
+        """The whole graph's search, run on the junction graph and expanded to every node.
+
+        None when the network has no contraction or the sources touch more junctions than the
+        virtual source's preallocated row holds (more than two sources).
+        """
+        c = self._junction_chains()
+        if c is None:
+            return None
+        con = self._contracted.get(id(weights))
+        if con is None or con.weights is not weights:
+            con = _Contracted(c, weights)
+            if len(self._contracted) > 4:
+                self._contracted.clear()
+            self._contracted[id(weights)] = con
+        n, k = self.network.n_nodes, c.k
+        af, ab, nf, nb = con.af, con.ab, con.nf, con.nb
+        best: dict[int, tuple[float, int]] = {}  # junction -> (time to the sources, next node)
+        inner: list[tuple[int, int, float]] = []  # interior sources: (position, chain, offset)
+
+        def offer(j: int, t: float, hop: int) -> None:
+            if t < best.get(j, (np.inf, 0))[0]:
+                best[j] = (t, hop)
+
+        for s, w in sources:
+            o = max(float(w), 1e-6)
+            j = int(c.jid[s])
+            if j >= 0:
+                offer(j, o, n)
+                continue
+            p = int(c.pos_of[s])
+            ch = int(c.chain_of[p])
+            f, last = int(c.first[ch]), int(c.last[ch])
+            if nf[p] == nf[f]:  # from the chain's first junction forward to the source
+                offer(int(c.jid[c.node[f]]), o + float(af[p] - af[f]), int(c.node[f + 1]))
+            if nb[last] == nb[p]:  # from its last junction back to the source
+                offer(int(c.jid[c.node[last]]), o + float(ab[last] - ab[p]), int(c.node[last - 1]))
+            inner.append((p, ch, o))
+        if len(best) > con.SLOTS:
+            return None
+        graph, m = con.graph, con.m
+        slots = list(best.items())
+        with self._lock:
+            # unused slots: loops on the virtual source
+            graph.indices[m : m + con.SLOTS] = [j for j, _ in slots] + [k] * (con.SLOTS - len(slots))
+            graph.data[m : m + con.SLOTS] = [t for _, (t, _) in slots] + [1.0] * (con.SLOTS - len(slots))
+            dj, pj = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
+
+        bound = min(limit, float(np.finfo(np.float64).max))  # within it: reached (never inf)
+        reached = dj[:k] <= bound
+        touched = reached[c.chain_a] | reached[c.chain_b]
+        touched[[ch for _, ch, _ in inner]] = True
+        chains = np.flatnonzero(touched)
+        if len(chains) * 3 > len(touched):
+            # most chains: every node (the virtual source too) out of its chain at either end
+            dist = con.to_end + np.take(dj, c.end_of)
+            other = con.to_start + np.take(dj, c.start_of)
+            back = other < dist
+            np.minimum(dist, other, out=dist)
+            pred = np.where(back, c.prev, c.next)
+            beyond = ~(dist <= bound)
+            np.putmask(dist, beyond, np.inf)
+            np.putmask(pred, beyond, -9999)
+        else:  # a few: only their interior nodes
+            dist = np.full(n + 1, np.inf)
+            pred = np.full(n + 1, -9999, dtype=np.int32)
+            dist[c.junctions[reached]] = dj[:k][reached]
+            counts = c.ilast[chains] - c.ifirst[chains]
+            total = int(counts.sum())
+            at = np.repeat(c.ifirst[chains] - (np.cumsum(counts) - counts), counts) + np.arange(total)
+            v = c.inode[at]
+            d = con.to_end[v] + dj[c.end_of[v]]
+            other = con.to_start[v] + dj[c.start_of[v]]
+            back = other < d
+            np.minimum(d, other, out=d)
+            p_v = np.where(back, c.prev[v], c.next[v])
+            near = d <= bound
+            dist[v[near]] = d[near]
+            pred[v[near]] = p_v[near]
+        dist[n] = 0.0
+        for ch in {ch for _, ch, _ in inner}:  # or along its chain to a source in it
+            here = [(pos, o) for pos, in_ch, o in inner if in_ch == ch]
+            f, last = int(c.first[ch]), int(c.last[ch])
+            if last - f <= self.walk_below:
+                self._walk_to_sources(con, f, last, here, dist, pred, limit)
+            else:
+                self._sweep_to_sources(con, f, last, here, dist, pred, limit)
+
+        # junctions: along the chain to the junction scipy came from, or towards the sources
+        came = np.asarray(pj)[:k]
+        got = np.flatnonzero(reached)
+        from_j = came[got]
+        via = from_j < k
+        pred[c.junctions[got[via]]] = con.pair_hop[np.searchsorted(con.pair_key, got[via] * (k + 1) + from_j[via])]
+        for j, (_, first_hop) in slots:
+            if came[j] == k:
+                pred[c.junctions[j]] = first_hop
+        pred[n] = -9999
+        return SearchTree(dist, pred, n, None)
+
+    def _walk_to_sources(
+        self,
+        con: _Contracted,
+        f: int,
+        last: int,
+        here: list[tuple[int, float]],
+        dist: np.ndarray,
+        pred: np.ndarray,
+        limit: float,
+    ) -> None:
+        """Lower the times of a short chain's interior nodes that drive along it to a source in it.
+
+        Walks out from each source while it improves: the times already there (out of the chain,
+        or to an earlier source) grow by at least each step's time moving away from the source,
+        so once a node is not improved no farther one is.
+        """
+        c, n = self._chains, self.network.n_nodes
+        assert c is not None
+        nodes = c.node[f : last + 1].tolist()
+        inner = c.node[f + 1 : last]
+        af, ab = con.af[f : last + 1].tolist(), con.ab[f : last + 1].tolist()
+        nf, nb = con.nf[f : last + 1].tolist(), con.nb[f : last + 1].tolist()
+        best, hop = dist[inner].tolist(), pred[inner].tolist()
+        for pos, o in here:
+            i = pos - f  # index in the chain; interior node i is best[i - 1]
+            if o <= limit and o < best[i - 1]:
+                best[i - 1], hop[i - 1] = o, n
+            base = af[i] + o
+            for j in range(i - 1, 0, -1):  # driving forward to the source
+                t = base - af[j]
+                if nf[j] != nf[i] or t > limit or t >= best[j - 1]:
+                    break
+                best[j - 1], hop[j - 1] = t, nodes[j + 1]
+            base = o - ab[i]
+            for j in range(i + 1, last - f):  # driving back to it
+                t = ab[j] + base
+                if nb[j] != nb[i] or t > limit or t >= best[j - 1]:
+                    break
+                best[j - 1], hop[j - 1] = t, nodes[j - 1]
+        dist[inner] = best
+        pred[inner] = hop
+
+    def _sweep_to_sources(
+        self,
+        con: _Contracted,
+        f: int,
+        last: int,
+        here: list[tuple[int, float]],
+        dist: np.ndarray,
+        pred: np.ndarray,
+        limit: float,
+    ) -> None:
+        """``_walk_to_sources`` for a long chain, over all its interior nodes at once."""
+        c, n = self._chains, self.network.n_nodes
+        assert c is not None
+        af, ab, nf, nb = con.af, con.ab, con.nf, con.nb
+        at = np.array([[pos] for pos, _ in here])
+        off = np.array([[o] for _, o in here])
+        q = np.arange(f + 1, last)
+        ahead = np.where(  # driving forward to a source
+            (q < at) & (nf[f + 1 : last] == nf[at]), (af[at] + off) - af[f + 1 : last], np.inf
+        )
+        behind = np.where(  # driving back to it
+            (q > at) & (nb[f + 1 : last] == nb[at]), ab[f + 1 : last] - (ab[at] - off), np.inf
+        )
+        t = np.minimum(ahead, behind)
+        hop = np.where(ahead <= behind, c.node[f + 2 : last + 1], c.node[f : last - 1])
+        on = q == at
+        t[on] = np.broadcast_to(off, t.shape)[on]
+        hop[on] = n
+        if len(here) > 1:
+            pick = np.argmin(t, axis=0), np.arange(len(q))
+            t, hop = t[pick], hop[pick]
+        else:
+            t, hop = t[0], hop[0]
+        v = c.node[f + 1 : last]
+        better = np.flatnonzero((t < dist[v]) & (t <= limit))
+        dist[v[better]] = t[better]
+        pred[v[better]] = hop[better]
 
     # --- a region cut out of a large graph ----------------------------------------------------
 
@@ -173,3 +414,174 @@ class ReverseSearch:
         graph = csr_matrix((values, indices, indptr.astype(np.int32)), shape=(k + 1, k + 1))
         dist, pred = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
         return SearchTree(dist, pred, k, nodes)
+
+
+# --- the junction graph: chains of shape points contracted to single edges -------------------
+
+
+class _Chains:
+    """Everything about the chains of shape points that depends only on the network.
+
+    A junction is a node whose count of distinct (undirected) neighbours is not 2, plus one node
+    of each cycle that has none. Every other node is interior to exactly one chain: the path of
+    such nodes between two junctions (the same one for a loop). Chains are laid out end to end,
+    each with both its junctions, in position arrays (``node``, ``fwd``/``bwd``: the edge from a
+    position to the next one and back, -1 where the network has none).
+    """
+
+    def __init__(self, network: RoadNetwork, degree: np.ndarray) -> None:
+        net = self.network = network
+        n = net.n_nodes
+        tail, head = net.tail.astype(np.int64), net.head.astype(np.int64)
+        proper = tail != head
+        und = np.unique(np.minimum(tail, head)[proper] * n + np.maximum(tail, head)[proper])
+        a, b = und // n, und % n
+        ends = np.concatenate([a, b])
+        order = np.argsort(ends, kind="stable")
+        nb = np.concatenate([b, a])[order].tolist()
+        nb_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=n), out=nb_ptr[1:])
+        ptr = nb_ptr.tolist()
+        is_j = (degree != 2).tolist()
+        visited = [False] * n
+        chains: list[list[int]] = []
+
+        def walk(j: int, u: int) -> None:
+            nodes, prev, cur = [j], j, u
+            while not is_j[cur]:
+                nodes.append(cur)
+                visited[cur] = True
+                k = ptr[cur]
+                nxt = nb[k] if nb[k] != prev else nb[k + 1]
+                prev, cur = cur, nxt
+            nodes.append(cur)
+            chains.append(nodes)
+
+        def from_junction(j: int) -> None:
+            for u in nb[ptr[j] : ptr[j + 1]]:
+                if is_j[u]:
+                    if j < u:
+                        chains.append([j, u])
+                elif not visited[u]:
+                    walk(j, u)
+
+        for j in np.flatnonzero(degree != 2).tolist():
+            from_junction(j)
+        for v in np.flatnonzero(degree == 2).tolist():  # cycles without a junction: one node stands for each
+            if not visited[v]:
+                is_j[v] = True
+                from_junction(v)
+
+        self.junctions = np.flatnonzero(np.asarray(is_j, dtype=bool))
+        k = self.k = len(self.junctions)
+        self.jid = np.full(n, -1, dtype=np.int64)
+        self.jid[self.junctions] = np.arange(k)
+        lengths = np.fromiter((len(c) for c in chains), dtype=np.int64, count=len(chains))
+        self.node = np.fromiter(itertools.chain.from_iterable(chains), dtype=np.int64, count=int(lengths.sum()))
+        self.first = np.zeros(len(chains), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=self.first[1:])
+        self.last = self.first + lengths - 1
+        total = len(self.node)
+        # edge of each step (position -> position + 1 and back), from a sorted (tail, head) key
+        key = tail * n + head
+        sort = np.argsort(key, kind="stable")
+        skey = key[sort]
+
+        def edge(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            want = u * n + v
+            pos = np.minimum(np.searchsorted(skey, want), max(len(skey) - 1, 0))
+            found = skey[pos] == want if len(skey) else np.zeros(len(want), dtype=bool)
+            return np.where(found, sort[pos] if len(skey) else -1, -1)
+
+        step = np.ones(total, dtype=bool)
+        step[self.last] = False  # the last position of a chain steps nowhere
+        here, there = self.node[:-1], self.node[1:]
+        self.fwd = np.full(total, -1, dtype=np.int64)
+        self.bwd = np.full(total, -1, dtype=np.int64)
+        if total:
+            self.fwd[:-1] = np.where(step[:-1], edge(here, there), -1)
+            self.bwd[:-1] = np.where(step[:-1], edge(there, here), -1)
+        self.step = step
+        self.chain_a, self.chain_b = self.jid[self.node[self.first]], self.jid[self.node[self.last]]
+        chain_of = np.repeat(np.arange(len(chains)), lengths)
+        self.chain_of = chain_of
+        interior = np.ones(total, dtype=bool)
+        interior[self.first] = False
+        interior[self.last] = False
+        self.ipos = np.flatnonzero(interior)
+        """positions of interior nodes, chain by chain"""
+        self.inode = self.node[self.ipos]
+        self.pos_of = np.full(n, -1, dtype=np.int64)
+        self.pos_of[self.inode] = self.ipos
+        ichain = chain_of[self.ipos]
+        self.istart, self.iend = self.first[ichain], self.last[ichain]
+        # by node id, with the virtual source as node n: the junction each node leaves its chain by
+        # going forward (a junction: itself) or back (a junction: none), and its neighbours there
+        self.end_of = np.append(self.jid, k)
+        self.end_of[self.inode] = self.jid[self.node[self.iend]]
+        self.start_of = np.full(n + 1, k, dtype=np.int64)
+        self.start_of[self.inode] = self.jid[self.node[self.istart]]
+        self.next = np.full(n + 1, -9999, dtype=np.int32)
+        self.next[self.inode] = self.node[self.ipos + 1]
+        self.prev = np.full(n + 1, -9999, dtype=np.int32)
+        self.prev[self.inode] = self.node[self.ipos - 1]
+        self.ifirst = np.searchsorted(self.ipos, self.first)
+        """index into the interior arrays of each chain's first interior node"""
+        self.ilast = np.searchsorted(self.ipos, self.last)
+
+
+class _Contracted:
+    """The junction graph and chain times for one weight vector (kept per ``id(weights)``)."""
+
+    SLOTS = 4
+
+    def __init__(self, chains: _Chains, weights: np.ndarray) -> None:
+        self.weights = weights  # kept so that its id stays unique while cached
+        c = chains
+        k = c.k
+        fw = np.where(c.fwd >= 0, weights[np.maximum(c.fwd, 0)], 0.0)
+        bw = np.where(c.bwd >= 0, weights[np.maximum(c.bwd, 0)], 0.0)
+        # prefix sums over all positions; a stretch is drivable when no blocked step lies in it
+        self.af = np.concatenate([[0.0], np.cumsum(fw)])
+        self.ab = np.concatenate([[0.0], np.cumsum(bw)])
+        self.nf = np.concatenate([[0], np.cumsum(c.step & (c.fwd < 0))])
+        self.nb = np.concatenate([[0], np.cumsum(c.step & (c.bwd < 0))])
+        n = chains.network.n_nodes
+        self.to_end = np.zeros(n + 1)
+        self.to_end[c.inode] = self._along(self.af, self.nf, c.ipos, c.iend)
+        """time from each node forward to the last junction of its chain (0 at a junction)"""
+        self.to_start = np.full(n + 1, np.inf)
+        self.to_start[c.inode] = self._along(self.ab, self.nb, c.istart, c.ipos)
+        """time from each node back to the first junction of its chain (inf at a junction)"""
+
+        # chains as edges of the reversed junction graph: row = where one drives to, col = from
+        s, e = c.first, c.last
+        ja, jb = c.jid[c.node[s]], c.jid[c.node[e]]
+        whole_f = self._along(self.af, self.nf, s, e)
+        whole_b = self._along(self.ab, self.nb, s, e)
+        rows = np.concatenate([jb, ja])
+        cols = np.concatenate([ja, jb])
+        data = np.concatenate([whole_f, whole_b])
+        hop = np.concatenate([c.node[np.minimum(s + 1, e)], c.node[np.maximum(e - 1, s)]])
+        ok = np.isfinite(data) & (rows != cols)
+        rows, cols, data, hop = rows[ok], cols[ok], data[ok], hop[ok]
+        pair = cols * (k + 1) + rows  # (from, to): keep the fastest chain of each
+        order = np.lexsort((data, pair))
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = pair[order][1:] != pair[order][:-1]
+        order = order[keep]
+        self.pair_key, self.pair_hop = pair[order], hop[order].astype(np.int32)  # sorted by pair
+        by_row = order[np.argsort(rows[order], kind="stable")]
+        indptr = np.zeros(k + 2, dtype=np.int64)
+        np.cumsum(np.bincount(rows[by_row], minlength=k), out=indptr[1 : k + 1])
+        m = int(indptr[k])
+        indptr[k + 1] = m + self.SLOTS
+        indices = np.concatenate([cols[by_row], np.full(self.SLOTS, k)]).astype(np.int32)
+        values = np.concatenate([data[by_row], np.ones(self.SLOTS)])
+        self.m = m
+        self.graph = csr_matrix((values, indices, indptr.astype(np.int32)), shape=(k + 1, k + 1))
+
+    @staticmethod
+    def _along(prefix: np.ndarray, blocked: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Time over positions ``lo .. hi`` (``lo <= hi``, same chain), inf where a step is missing."""
+        return np.where(blocked[hi] == blocked[lo], prefix[hi] - prefix[lo], np.inf)
