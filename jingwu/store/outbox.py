@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 from jingwu.store.engine import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -84,32 +85,41 @@ class OutboxRelay:
                 self._stop.wait(self.poll_s)
 
     def drain_once(self) -> int:
-        """Publish one batch of unpublished events; returns how many."""
+        """Publish one batch of unpublished events; returns how many.
+
+        One statement claims the batch (marks it published and returns it, the oldest first,
+        skipping rows another relay holds on PostgreSQL); the events are handed to ``publish``
+        and ``flush`` before the transaction commits, so a failure leaves them unpublished."""
         if not self.is_leader():
             return 0
-        o = t.outbox.c
         with self.engine.connect() as conn:
             if is_sqlite(self.engine):
                 conn.info["begin_mode"] = "IMMEDIATE"
             try:
                 with conn.begin():
-                    q = select(o.seq, o.stream, o.kind, o.station_code, o.payload).where(
-                        o.published_at.is_(None)).order_by(o.seq).limit(self.batch)
-                    if not is_sqlite(self.engine):
-                        q = q.with_for_update(skip_locked=True)
-                    rows = conn.execute(q).all()
+                    rows = sorted(_CLAIM.all(conn, {"batch": self.batch, "now": datetime.now(UTC)}))
                     if not rows:
                         return 0
-                    for r in rows:
-                        msg = dict(r.payload)
-                        msg.update(seq=r.seq, kind=r.kind, stream=r.stream, station_code=r.station_code)
+                    for seq, stream, kind, station_code, payload in rows:
+                        msg = dict(payload)
+                        msg.update(seq=seq, kind=kind, stream=stream, station_code=station_code)
                         self.publish(msg)
                     if self.flush is not None:
                         self.flush()
-                    conn.execute(
-                        update(t.outbox).where(o.seq.in_([r.seq for r in rows])).values(published_at=datetime.now(UTC))
-                    )
             finally:
                 conn.info.pop("begin_mode", None)
         self.published_count += len(rows)
         return len(rows)
+
+
+def _claim() -> DirectStatement:
+    o = t.outbox.c
+    oldest = (select(o.seq).where(o.published_at.is_(None)).order_by(o.seq).limit(bindparam("batch"))
+              .with_for_update(skip_locked=True))  # PostgreSQL; SQLite holds the write lock instead
+    return DirectStatement(
+        update(t.outbox).where(o.seq.in_(oldest.scalar_subquery())).values(published_at=bindparam("now"))
+        .returning(o.seq, o.stream, o.kind, o.station_code, o.payload)
+    )
+
+
+_CLAIM = _claim()
