@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from jingwu.api.runtime import Runtime
 from jingwu.bus.memory import Message
-from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts
+from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts, series_already_alerted
 from jingwu.services.retention import RetentionPolicy, run_retention
 from jingwu.services.timers import check_timers
 
@@ -41,7 +42,7 @@ async def _near_repeats(runtime: Runtime) -> None:
 
     def on_event(message: Message) -> None:
         incident_id = message.get("incident_id")
-        if incident_id:
+        if incident_id and not _known_series(runtime, message):
             loop.call_soon_threadsafe(_offer, queue, str(incident_id))
 
     unsubscribe = runtime.bus.subscribe(on_event, lambda m: m.get("kind") == "IncidentReceived")
@@ -56,6 +57,16 @@ async def _near_repeats(runtime: Runtime) -> None:
                 log.exception("near-repeat check failed for %s", incident_id)
     finally:
         unsubscribe()
+
+
+def _known_series(runtime: Runtime, message: Message) -> bool:
+    """A new incident of a near-repeat series already alerted here needs no check (no reads)."""
+    try:
+        at = datetime.fromisoformat(str(message["at"]))
+        lat, lon = float(message["lat"]), float(message["lon"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return series_already_alerted(runtime.deps, str(message.get("type_code")), lat, lon, at)
 
 
 def _offer(queue: asyncio.Queue[str], item: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
+from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint, degree_margins, haversine_m
 from jingwu.services.analysis import ANALYSIS_COLUMNS, recent_surges
 from jingwu.services.dependencies import Dependencies
@@ -75,6 +76,19 @@ def series_key(family: str, point: GeoPoint, at: datetime) -> str:
     """One near-repeat series: a family, in one ~200 m cell, on one (UTC) day."""
     cell = h3.latlng_to_cell(point.lat, point.lon, SERIES_CELL_RESOLUTION)
     return f"near_repeat:{family}:{cell}:{at.astimezone(UTC).date().isoformat()}"
+
+
+def series_already_alerted(deps: Dependencies, type_code: str, lat: float, lon: float, at: datetime) -> bool:
+    """Whether this process already alerted the series a new incident belongs to: the caller (the
+    bus listener) can then skip the check without reading anything (an unknown type: False)."""
+    raised = _RAISED.get(deps.engine)
+    if not raised:
+        return False
+    try:
+        family = deps.catalogue.get(type_code).family
+    except DomainError:
+        return False
+    return series_key(family, GeoPoint(lat=lat, lon=lon), at) in raised
 
 
 def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,

@@ -11,7 +11,7 @@ from jingwu.api.runtime import Runtime
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.incident import Source
-from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts
+from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts, series_already_alerted
 from jingwu.services.intake import ReceiveCall, receive_call
 from jingwu.store import tables as t
 
@@ -49,6 +49,12 @@ def test_near_repeat_alert_once_for_a_series(runtime: Runtime) -> None:
     assert alert is not None and alert.alert_kind == "near_repeat" and alert.family == "property"
     assert alert.detail["incident_id"] == second and alert.detail["recent"] == 1
     assert raise_near_repeat_alert(runtime.deps, second) is None  # reported once
+    # the bus listener skips new incidents of this series without reading anything
+    assert series_already_alerted(runtime.deps, "BURGLARY", ALV.lat, ALV.lon, clock.now + timedelta(hours=1))
+    assert not series_already_alerted(runtime.deps, "ASSAULT", ALV.lat, ALV.lon, clock.now)
+    assert not series_already_alerted(runtime.deps, "THEFT", ENCAMP.lat, ENCAMP.lon, clock.now)
+    assert not series_already_alerted(runtime.deps, "THEFT", ALV.lat, ALV.lon, clock.now + timedelta(days=1))
+    assert not series_already_alerted(runtime.deps, "NO_SUCH_TYPE", ALV.lat, ALV.lon, clock.now)
     third = call(runtime, clock, clock.now + timedelta(hours=1), "BURGLARY", ALV)
     assert raise_near_repeat_alert(runtime.deps, third) is None  # the same series, the same day
     far = call(runtime, clock, clock.now + timedelta(hours=1), "THEFT", ENCAMP)
