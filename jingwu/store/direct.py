@@ -111,8 +111,9 @@ def _convert(rows: Iterable[Sequence[Any]], procs: list[tuple[int, Processor]]) 
 class RowMemo:
     """Converted rows by their raw DBAPI form, for a hot read whose rows mostly come back unchanged
     (the available units every recommendation ranks): converting timestamps and JSON is most of
-    what such a read costs. Rows the driver returns unhashable (psycopg's decoded JSON) are
-    converted every time. Converted values are shared between reads: callers must not mutate them."""
+    what such a read costs. A decoded JSON list (psycopg decodes JSON itself) is keyed as a tuple;
+    rows unhashable even so are converted every time. Converted values are shared between reads:
+    callers must not mutate them."""
 
     __slots__ = ("_rows", "max_rows")
 
@@ -126,9 +127,13 @@ class RowMemo:
             key = (dialect, tuple(r))
             try:
                 got = rows.get(key)
-            except TypeError:
-                out.extend(_convert([r], procs))
-                continue
+            except TypeError:  # a decoded JSON list (psycopg): keyed as a tuple
+                key = (dialect, tuple(tuple(v) if isinstance(v, list) else v for v in r))
+                try:
+                    got = rows.get(key)
+                except TypeError:
+                    out.extend(_convert([r], procs))
+                    continue
             if got is None:
                 if len(rows) >= self.max_rows:
                     rows.clear()
