@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
@@ -23,6 +27,36 @@ def sqlite_begin(conn: Connection) -> None:
 
 
 _BEGIN = {"DEFERRED": "BEGIN DEFERRED", "IMMEDIATE": "BEGIN IMMEDIATE", "EXCLUSIVE": "BEGIN EXCLUSIVE"}
+
+WRITER_WAIT_S = 30.0
+"""How long a writer waits for its turn in the process before leaving it to SQLite's busy timeout."""
+_WRITER_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def writer_turn(engine: Engine) -> Iterator[None]:
+    """On SQLite, wait in line in this process for the one write transaction at a time.
+
+    SQLite lets one writer in; the others retry in its busy handler, which sleeps between tries
+    (up to 100 ms each), so under contention a waiting writer can miss the lock again and again:
+    the intake bench with 8 clients had a p99 of ~800 ms for a median of ~20 ms. Writers in one
+    process (units of work, the outbox relay) queue on a lock here instead and go as soon as the
+    previous one has committed; another process still meets SQLite's own locking. No-op on
+    PostgreSQL, whose row locks need no such thing."""
+    if not is_sqlite(engine):
+        yield
+        return
+    with _WRITER_LOCKS_GUARD:
+        lock = _WRITER_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITER_LOCKS[engine] = threading.Lock()
+    got = lock.acquire(timeout=WRITER_WAIT_S)  # a writer nested in another cannot wait forever
+    try:
+        yield
+    finally:
+        if got:
+            lock.release()
 
 
 PING_AFTER_IDLE_S = 10.0

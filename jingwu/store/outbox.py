@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement
-from jingwu.store.engine import is_sqlite
+from jingwu.store.engine import is_sqlite, writer_turn
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = 0x6A696E67_77750002
@@ -92,7 +92,7 @@ class OutboxRelay:
         and ``flush`` before the transaction commits, so a failure leaves them unpublished."""
         if not self.is_leader():
             return 0
-        with self.engine.connect() as conn:
+        with writer_turn(self.engine), self.engine.connect() as conn:
             if is_sqlite(self.engine):
                 conn.info["begin_mode"] = "IMMEDIATE"
             try:

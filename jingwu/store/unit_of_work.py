@@ -19,7 +19,7 @@ from jingwu.domain.events import Event
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement
-from jingwu.store.engine import is_sqlite
+from jingwu.store.engine import is_sqlite, writer_turn
 from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
 
 _OUTBOX_COLUMNS = ("stream", "kind", "station_code", "payload", "created_at")
@@ -37,6 +37,16 @@ class UnitOfWork:
         self.published: list[Event] = []
 
     def __enter__(self) -> UnitOfWork:
+        self._turn = writer_turn(self.engine)
+        self._turn.__enter__()
+        try:
+            self._open()
+        except BaseException:
+            self._turn.__exit__(None, None, None)
+            raise
+        return self
+
+    def _open(self) -> None:
         self.conn = self.engine.connect()
         if is_sqlite(self.engine):
             self.conn.info["begin_mode"] = "IMMEDIATE"
@@ -46,7 +56,6 @@ class UnitOfWork:
         self.units = UnitRepository(self.conn, lock)
         self.majors = MajorIncidentRepository(self.conn, lock)
         self._committed = False
-        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -54,8 +63,11 @@ class UnitOfWork:
             if not self._committed and self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.conn.info.pop("begin_mode", None)
-            self.conn.close()
+            try:
+                self.conn.info.pop("begin_mode", None)
+                self.conn.close()
+            finally:
+                self._turn.__exit__(None, None, None)
 
     def emit(self, event: Event) -> None:
         """An event not recorded by an aggregate (a timer breach, an analysis alert)."""
