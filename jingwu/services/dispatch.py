@@ -165,13 +165,9 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
     actor.require(Action.UNIT_STATUS)
     if actor.unit_id is not None and actor.role.value == "officer" and actor.unit_id != unit_id:
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
-    with read_connection(deps.engine) as conn:
-        seen = load_unit(conn, unit_id)
-    if seen is None or not actor.sees(seen.home_station):
-        raise NotFound(f"unit {unit_id} not found", field="unit_id")
     now = deps.clock()
     try:
-        return _set_unit_status(deps, actor, unit_id, status, seen.incident_id, request_key, now)
+        return _set_unit_status(deps, actor, unit_id, status, request_key, now)
     except IntegrityError:
         # The same key raced in twice; the other attempt applied it.
         with read_connection(deps.engine) as conn:
@@ -180,13 +176,16 @@ def set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Unit
         raise
 
 
-def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus, incident_id: str | None,
+def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: UnitStatus,
                      request_key: str | None, now: datetime) -> Unit:
     with deps.uow() as uow:
+        seen = load_unit(uow.conn, unit_id)  # unlocked: which incident to lock first
+        if seen is None or not actor.sees(seen.home_station):
+            raise NotFound(f"unit {unit_id} not found", field="unit_id")
         if already_applied(uow.conn, actor.username, "unit-status", request_key):
-            return uow.units.get(unit_id)
+            return seen
         # Lock order is always incident, then unit (as in assign_unit), so the two cannot deadlock.
-        inc = uow.incidents.get(incident_id, for_update=True) if incident_id else None
+        inc = uow.incidents.get(seen.incident_id, for_update=True) if seen.incident_id else None
         unit = uow.units.get(unit_id, for_update=True)
         if unit.incident_id != (inc.id if inc else None):
             raise Conflict(f"unit {unit.call_sign} changed meanwhile; retry", field="unit_id")
