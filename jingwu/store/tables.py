@@ -66,12 +66,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
+        last: list[tuple[datetime, str]] = []  # a use case binds its one ``now`` many times over
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            if last:
+                seen, text = last[0]
+                if seen is value:
+                    return text
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to the store; use timezone-aware UTC times")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[:] = [(value, text)]
+            return text
 
         return process
 

@@ -34,6 +34,11 @@ def test_bind_matches_the_layered_form() -> None:
     assert callable(fast) and callable(layered)
     for value in [None, *TIMES]:
         assert fast(value) == layered(value)
+    # the same object bound again (the remembered text), then others, then back: never stale
+    for value in [*TIMES, *TIMES[::-1], TIMES[0], TIMES[0], None, TIMES[1], TIMES[1]]:
+        assert fast(value) == layered(value)
+    equal_not_same = TIMES[0].astimezone(ZONES[1])
+    assert fast(TIMES[0]) == fast(equal_not_same) == layered(TIMES[0])
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
 
