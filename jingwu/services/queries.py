@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, func, select
 
 from jingwu.domain.access import Action, Actor
 from jingwu.domain.errors import DomainError, NotFound
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 
 INCIDENT_COLUMNS = (
     "id", "type_code", "family", "priority", "status", "lat", "lon", "station_code", "address", "street",
@@ -100,27 +101,41 @@ def sent_to(conn: Connection, actor: Actor, incident_id: str) -> bool:
                         .limit(1)).first() is not None
 
 
+def _detail_statements() -> tuple[DirectStatement, DirectStatement, DirectStatement, DirectStatement]:
+    """The detail page's four reads, compiled once (it is read on every click on the board)."""
+    one: BindParameter[str] = bindparam("id")
+    tl, a, cl = t.incident_timeline.c, t.assignments.c, t.callers.c
+    return (
+        DirectStatement(select(t.incidents).where(t.incidents.c.id == one)),
+        DirectStatement(select(tl.at, tl.actor, tl.kind, tl.data).where(tl.incident_id == one).order_by(tl.seq)),
+        DirectStatement(
+            select(*(a[c] if c != "call_sign" else t.units.c.call_sign for c in _ASSIGNMENT_FIELDS))
+            .join(t.units, t.units.c.id == a.unit_id).where(a.incident_id == one).order_by(a.id)),
+        DirectStatement(select(cl.id, cl.name, cl.phone).where(cl.incident_id == one).order_by(cl.id)),
+    )
+
+
+_ASSIGNMENT_FIELDS = ("unit_id", "call_sign", "assigned_at", "assigned_by", "recommended", "override_reason",
+                      "eta_s", "ended_at", "end_reason")
+_INCIDENT_FIELDS = tuple(c.name for c in t.incidents.c)
+_INCIDENT_ROW, _TIMELINE, _ASSIGNMENTS, _CALLERS = _detail_statements()
+
+
 def incident_detail(conn: Connection, actor: Actor, incident_id: str) -> dict[str, Any]:
     actor.require(Action.INCIDENT_READ)
-    row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
-    if row is None or not (actor.sees(row.station_code) or sent_to(conn, actor, incident_id)):
+    key = {"id": incident_id}
+    row = _INCIDENT_ROW.first(conn, key)
+    if row is None:
         raise NotFound(f"incident {incident_id} not found", field="incident_id")
-    out = dict(row._mapping)
-    tl = t.incident_timeline.c
-    out["timeline"] = [
-        {"at": r.at, "actor": r.actor, "kind": r.kind, "data": r.data}
-        for r in conn.execute(select(t.incident_timeline).where(tl.incident_id == incident_id).order_by(tl.seq))
-    ]
-    a = t.assignments.c
-    out["assignments"] = [
-        dict(r._mapping) for r in conn.execute(
-            select(a.unit_id, t.units.c.call_sign, a.assigned_at, a.assigned_by, a.recommended, a.override_reason,
-                   a.eta_s, a.ended_at, a.end_reason)
-            .join(t.units, t.units.c.id == a.unit_id).where(a.incident_id == incident_id).order_by(a.id))
-    ]
+    out = dict(zip(_INCIDENT_FIELDS, row, strict=True))
+    if not (actor.sees(out["station_code"]) or sent_to(conn, actor, incident_id)):
+        raise NotFound(f"incident {incident_id} not found", field="incident_id")
+    out["timeline"] = [{"at": at, "actor": who, "kind": kind, "data": data}
+                       for at, who, kind, data in _TIMELINE.all(conn, key)]
+    out["assignments"] = [dict(zip(_ASSIGNMENT_FIELDS, r, strict=True)) for r in _ASSIGNMENTS.all(conn, key)]
     out["caller_details"] = [
-        {"id": r.id, "name": mask_name(r.name), "phone": mask_phone(r.phone), "masked": True}
-        for r in conn.execute(select(t.callers).where(t.callers.c.incident_id == incident_id).order_by(t.callers.c.id))
+        {"id": caller_id, "name": mask_name(name), "phone": mask_phone(phone), "masked": True}
+        for caller_id, name, phone in _CALLERS.all(conn, key)
     ]
     return out
 

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from jingwu.api.runtime import Runtime
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.geography import GeoPoint
-from jingwu.services.dispatch import recommend_units
+from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
 from jingwu.services.intake import ReceiveCall, receive_call
+from jingwu.services.queries import incident_detail, mask_name, mask_phone
 from jingwu.store import tables as t
+from jingwu.store.unit_of_work import read_connection
 from tests.conftest import Login
 
 ALV = {"lat": 42.5063, "lon": 1.5218}  # Andorra la Vella, central
@@ -322,3 +324,30 @@ def test_plan_only_recommendation_is_the_full_one_without_alternatives(runtime: 
         plan = recommend_units(runtime.deps, SYSTEM, inc.id, plan_only=True)
         assert plan, kind
         assert [(r.unit_id, r.eta_s) for r in plan] == [(r.unit_id, r.eta_s) for r in full if r.fills_plan]
+
+
+def test_incident_detail_reads_what_the_tables_hold(runtime: Runtime) -> None:
+    """The detail page's compiled reads give the rows SQLAlchemy Core gives: the incident, its
+    timeline in order, its assignments with call signs, its callers masked."""
+    deps = runtime.deps
+    cmd = ReceiveCall("ROBBERY_IN_PROGRESS", GeoPoint(ALV["lat"], ALV["lon"]), caller_name="Maria Puig",
+                      caller_phone="+376 600 123", description="bossa robada")
+    inc = receive_call(deps, SYSTEM, cmd).incident
+    for rec in recommend_units(deps, SYSTEM, inc.id, plan_only=True):
+        assign_unit(deps, SYSTEM, AssignUnit(inc.id, rec.unit_id))
+    with read_connection(runtime.engine) as conn:
+        got = incident_detail(conn, SYSTEM, inc.id)
+        row = conn.execute(select(t.incidents).where(t.incidents.c.id == inc.id)).one()
+        tl = t.incident_timeline.c
+        timeline = conn.execute(select(tl.at, tl.actor, tl.kind, tl.data).where(tl.incident_id == inc.id)
+                                .order_by(tl.seq)).all()
+        a = t.assignments.c
+        assignments = conn.execute(
+            select(a.unit_id, t.units.c.call_sign, a.assigned_at, a.assigned_by, a.recommended, a.override_reason,
+                   a.eta_s, a.ended_at, a.end_reason)
+            .join(t.units, t.units.c.id == a.unit_id).where(a.incident_id == inc.id).order_by(a.id)).all()
+    assert {k: got[k] for k in row._mapping} == dict(row._mapping)
+    assert got["timeline"] == [dict(r._mapping) for r in timeline] and len(timeline) >= 3
+    assert got["assignments"] == [dict(r._mapping) for r in assignments] and len(assignments) >= 2
+    assert got["caller_details"][0]["name"] == mask_name("Maria Puig") != "Maria Puig"
+    assert got["caller_details"][0]["phone"] == mask_phone("+376 600 123")
