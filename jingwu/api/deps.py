@@ -22,9 +22,9 @@ ACCOUNT_CACHE_S = 5.0
 
 
 # The dependencies are ``async def`` so that FastAPI runs them on the event loop: a plain ``def``
-# dependency is sent to the thread pool, a thread hop per dependency per request (~0.1 ms of CPU
-# each, measured as 15-20 % of the ASGI side of a POST under load). Only the account lookup on a
-# cache miss blocks, and that goes to the thread pool.
+# dependency is sent to the thread pool, a thread hop per dependency per request (~0.1 ms of
+# server CPU each: GET /api/incident-types went from 0.93 to 0.70 ms). Only the account lookup on
+# a cache miss blocks, and that goes to the thread pool.
 
 
 def _runtime(request: Request) -> Runtime:
