@@ -39,7 +39,8 @@ def still_needed(plan: Mapping[Capability, int], assigned: Iterable[Unit]) -> di
     """What the run card still lacks, given units already on the incident (each counts once)."""
     need = dict(plan)
     for unit in assigned:
-        for cap in sorted(unit.capabilities, key=lambda c: -need.get(c, 0)):
+        # most needed first, then by name: a set's order varies with the process's hash seed
+        for cap in sorted(unit.capabilities, key=lambda c: (-need.get(c, 0), c.value)):
             if need.get(cap, 0) > 0:
                 need[cap] -= 1
                 break

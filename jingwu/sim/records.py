@@ -64,7 +64,7 @@ class IncidentRecord:
             return dict(known[1])
         need = dict(self.need)
         for uid in self.assigned:
-            for cap in sorted(caps_of(uid), key=lambda c: -need.get(c, 0)):
+            for cap in sorted(caps_of(uid), key=lambda c: (-need.get(c, 0), c)):  # as still_needed
                 if need.get(cap, 0) > 0:
                     need[cap] -= 1
                     break

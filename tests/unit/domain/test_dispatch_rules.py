@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -148,3 +150,18 @@ def test_catalogue_has_three_languages_and_plans() -> None:
         assert {"zh-Hant", "zh-Hans", "en"} <= set(t.names)
         assert t.major_plan is None or t.major_plan in cat.major_plans
     assert cat.get("FIRE").name("zh-Hans") == "火灾"
+
+
+def test_a_unit_fitting_two_places_on_the_run_card_counts_the_same_in_every_process() -> None:
+    """A patrol-and-traffic car on a card needing one of each counts as patrol (by name on a tie),
+    whatever order this process's string hashing gives its capability set."""
+    code = (
+        "from jingwu.domain.dispatch import still_needed\n"
+        "from jingwu.domain.incident_types import Capability as C\n"
+        "from jingwu.domain.unit import Unit\n"
+        "u = Unit(id='u', call_sign='u', home_station='s', capabilities=frozenset({C.TRAFFIC, C.PATROL}))\n"
+        "print(sorted((c.value, n) for c, n in still_needed({C.PATROL: 1, C.TRAFFIC: 1}, [u]).items()))\n"
+    )
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout for seed in range(6)}
+    assert seen == {"[('traffic', 1)]\n"}
