@@ -111,6 +111,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A seeded database of its own on each backend, for tests of the store itself (no runtime)."""
+    eng, url = fresh_engine(backend, tmp_path, tmp_path_factory)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        if backend == "postgresql":
+            drop_pg_schema(url)
+
+
+@pytest.fixture
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # One data folder per test session, so the road network's cache is built once.
     data = tmp_path_factory.getbasetemp() / "jingwu-data"

@@ -5,9 +5,8 @@ relays draining at once never hand out the same event."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,18 +14,6 @@ from sqlalchemy import Engine, func, insert, select
 
 from jingwu.store import tables as t
 from jingwu.store.outbox import OutboxRelay
-from tests.conftest import drop_pg_schema, fresh_engine
-
-
-@pytest.fixture
-def engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng, url = fresh_engine(backend, tmp_path, tmp_path_factory)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        if backend == "postgresql":
-            drop_pg_schema(url)
 
 
 def _write(engine: Engine, count: int) -> list[int]:

@@ -4,7 +4,6 @@ with the same errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,6 @@ from tests.conftest import drop_pg_schema, fresh_engine
 
 CST = timezone(timedelta(hours=8))
 UNIT = "U-P07-01"
-
-
-@pytest.fixture
-def engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng, url = fresh_engine(backend, tmp_path, tmp_path_factory)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        if backend == "postgresql":
-            drop_pg_schema(url)
 
 
 def _incident(incident_id: str, **over: Any) -> Incident:

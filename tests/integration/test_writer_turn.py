@@ -4,26 +4,12 @@ busy handler; on PostgreSQL they do not wait for one another."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from jingwu.store.engine import writer_turn
 from jingwu.store.unit_of_work import UnitOfWork
-from tests.conftest import drop_pg_schema, fresh_engine
-
-
-@pytest.fixture
-def engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng, url = fresh_engine(backend, tmp_path, tmp_path_factory)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        if backend == "postgresql":
-            drop_pg_schema(url)
 
 
 def test_a_unit_of_work_waits_its_turn_on_sqlite_only(engine: Engine, backend: str) -> None:
