@@ -14,6 +14,7 @@ from jingwu.domain.errors import DomainError, NotFound
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement
+from jingwu.store.repositories import incident_row
 
 INCIDENT_COLUMNS = (
     "id", "type_code", "family", "priority", "status", "lat", "lon", "station_code", "address", "street",
@@ -101,12 +102,12 @@ def sent_to(conn: Connection, actor: Actor, incident_id: str) -> bool:
                         .limit(1)).first() is not None
 
 
-def _detail_statements() -> tuple[DirectStatement, DirectStatement, DirectStatement, DirectStatement]:
-    """The detail page's four reads, compiled once (it is read on every click on the board)."""
+def _detail_statements() -> tuple[DirectStatement, DirectStatement, DirectStatement]:
+    """The detail page's reads after the incident's own row, compiled once (it is read on every
+    click on the board)."""
     one: BindParameter[str] = bindparam("id")
     tl, a, cl = t.incident_timeline.c, t.assignments.c, t.callers.c
     return (
-        DirectStatement(select(t.incidents).where(t.incidents.c.id == one)),
         DirectStatement(select(tl.at, tl.actor, tl.kind, tl.data).where(tl.incident_id == one).order_by(tl.seq)),
         DirectStatement(
             select(*(a[c] if c != "call_sign" else t.units.c.call_sign for c in _ASSIGNMENT_FIELDS))
@@ -117,18 +118,14 @@ def _detail_statements() -> tuple[DirectStatement, DirectStatement, DirectStatem
 
 _ASSIGNMENT_FIELDS = ("unit_id", "call_sign", "assigned_at", "assigned_by", "recommended", "override_reason",
                       "eta_s", "ended_at", "end_reason")
-_INCIDENT_FIELDS = tuple(c.name for c in t.incidents.c)
-_INCIDENT_ROW, _TIMELINE, _ASSIGNMENTS, _CALLERS = _detail_statements()
+_TIMELINE, _ASSIGNMENTS, _CALLERS = _detail_statements()
 
 
 def incident_detail(conn: Connection, actor: Actor, incident_id: str) -> dict[str, Any]:
     actor.require(Action.INCIDENT_READ)
     key = {"id": incident_id}
-    row = _INCIDENT_ROW.first(conn, key)
-    if row is None:
-        raise NotFound(f"incident {incident_id} not found", field="incident_id")
-    out = dict(zip(_INCIDENT_FIELDS, row, strict=True))
-    if not (actor.sees(out["station_code"]) or sent_to(conn, actor, incident_id)):
+    out = incident_row(conn, incident_id)
+    if out is None or not (actor.sees(out["station_code"]) or sent_to(conn, actor, incident_id)):
         raise NotFound(f"incident {incident_id} not found", field="incident_id")
     out["timeline"] = [{"at": at, "actor": who, "kind": kind, "data": data}
                        for at, who, kind, data in _TIMELINE.all(conn, key)]

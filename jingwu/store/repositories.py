@@ -132,6 +132,12 @@ def _insert_rows(conn: Connection, stmt: DirectStatement, rows: list[dict[str, A
         stmt.executemany(conn, rows)
 
 
+def incident_row(conn: Connection, incident_id: str) -> dict[str, Any] | None:
+    """The incident's ``incidents`` row as a dict by column name, or None (for read models)."""
+    row = _INCIDENT_BY_ID.first(conn, {"id": incident_id})
+    return dict(zip(_INCIDENT_FIELDS, row, strict=True)) if row is not None else None
+
+
 def load_incident(conn: Connection, incident_id: str) -> Incident | None:
     """The incident, or None: the fast read for read models (one compiled statement, no locking)."""
     row = _INCIDENT_BY_ID.first(conn, {"id": incident_id})
