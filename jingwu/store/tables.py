@@ -37,6 +37,15 @@ metadata = MetaData(
 )
 
 
+def _aware_utc(value: Any) -> datetime | None:
+    """A stored timestamp (a datetime, or SQLite's ISO text) as a timezone-aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp that is UTC on the way in and timezone-aware on the way out."""
 
@@ -52,11 +61,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _aware_utc(value)
 
     # On SQLite, one function each way instead of SQLAlchemy's layering (this type's step, then the
     # dialect's string conversion): every unit row a recommendation reads has four of these. They
@@ -86,15 +91,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-
-        def process(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            if isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-        return process
+        return _aware_utc  # reads SQLite's stored text itself, without the dialect's parsing first
 
 
 # BIGINT autoincrement on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
