@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -116,8 +117,7 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
     recommended = rec is not None and rec.fills_plan
     reason = (cmd.override_reason or "").strip() or None
     if not recommended and reason is None:
-        raise DomainError(
-            "this unit is not the recommendation; give override_reason to send it anyway", field="override_reason")
+        _refuse_unrecommended(deps, actor, cmd.unit_id)
     now = deps.clock()
     try:
         with deps.uow() as uow:
@@ -145,6 +145,19 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
     except IntegrityError as exc:
         raise Conflict(f"unit {cmd.unit_id} is already assigned", field="unit_id") from exc
     return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, eta_s)
+
+
+def _refuse_unrecommended(deps: Dependencies, actor: Actor, unit_id: str) -> NoReturn:
+    """Why a unit sent without a reason is refused: a unit that is not free is 409 (a dispatcher who
+    lost a race by milliseconds is told so, as with a reason), a free one needs ``override_reason``."""
+    with read_connection(deps.engine) as conn:
+        seen = load_unit(conn, unit_id)
+    if seen is None or not actor.sees(seen.home_station):
+        raise NotFound(f"unit {unit_id} not found", field="unit_id")
+    if seen.status is not UnitStatus.AVAILABLE:
+        raise Conflict(f"unit {seen.call_sign} is {seen.status.value}, not available", field="unit_id")
+    raise DomainError(
+        "this unit is not the recommendation; give override_reason to send it anyway", field="override_reason")
 
 
 def _eta_of(deps: Dependencies, unit: Unit, inc: Incident, now: datetime) -> float | None:

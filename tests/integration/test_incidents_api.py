@@ -79,6 +79,11 @@ def test_intake_to_clear(client: TestClient, login: Login, runtime: Runtime) -> 
     dup = client.post(f"/api/incidents/{inc['id']}/assignments", json={"unit_id": first, "override_reason": "x"},
                       headers=disp)
     assert dup.status_code == 409
+    # Without a reason too: a busy unit is "not available" (409), not "give a reason" (422).
+    other = create(client, disp, {**CALL, "description": "another call"}, key="call-2").json()
+    busy = client.post(f"/api/incidents/{other['id']}/assignments", json={"unit_id": first}, headers=disp)
+    assert busy.status_code == 409 and busy.json()["detail"][0]["field"] == "unit_id", busy.text
+    assert "not available" in busy.json()["detail"][0]["message"]
 
     for status in ("en_route", "on_scene"):
         s = client.post(f"/api/units/{first}/status", json={"status": status}, headers=disp)
