@@ -80,22 +80,83 @@ class RoadSnapper:
         mids = np.column_stack([ax[owner] + t * (bx - ax)[owner], ay[owner] + t * (by - ay)[owner]])
         self.piece_owner = owner
         self.tree = cKDTree(mids) if len(mids) else None
+        self._scalar: tuple[list[int], list[tuple[float, float, float, float, float]]] | None = None
 
     def _project(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * self.ky
 
     def snap(self, point: GeoPoint) -> SnappedPoint:
-        r = self.snap_many(np.array([point.lat]), np.array([point.lon]))
+        """One point: the same answer as ``snap_many`` on that point, without its array machinery.
+
+        ``snap_many`` on a single point spends nearly all its time in numpy per-call overhead, and
+        this is called once or twice per incident. Here the few candidate segments are projected in
+        plain floats, in the same operation order as ``_project_onto`` and ``haversine_arrays``;
+        the functions whose plain-Python twins may round differently (``hypot``, ``sin``, ``cos``,
+        ``arcsin``) are numpy's own, called on scalars, so every field is bit-identical.
+        """
+        lat, lon = float(point.lat), float(point.lon)
+        tree = self.tree
+        if tree is None:
+            return SnappedPoint(point, -1, -1, 0.0, math.inf, False, lat, lon)
+        px = (lon - self.lon0) * self.kx
+        py = (lat - self.lat0) * self.ky
+        d0 = float(tree.query((px, py), k=1)[0])
+        limit = self.max_distance_m + self.half_piece
+        if not d0 <= limit:  # as in snap_many, a NaN distance is neither near nor far
+            return SnappedPoint(point, -1, -1, 0.0, d0 - self.half_piece if d0 > limit else math.inf, False, lat, lon)
+        hits = tree.query_ball_point((px, py), r=d0 + self.half_piece + 1e-6, return_sorted=False)
+        piece_seg, geometry = self._scalar_tables()
+        best = -1
+        best_t = 0.0
+        best_d = math.nan
+        for piece in hits:
+            s = piece_seg[piece]
+            ax, ay, dx, dy, norm = geometry[s]
+            t = ((px - ax) * dx + (py - ay) * dy) / norm if norm > 0 else 0.0
+            t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)  # np.clip, which keeps -0.0 too
+            d = float(np.hypot(ax + t * dx - px, ay + t * dy - py))
+            # np.lexsort is stable and puts NaN last: the first smallest distance in hit order wins
+            if best < 0 or d < best_d or (best_d != best_d and d == d):
+                best, best_t, best_d = s, t, d
+        if best < 0:
+            return SnappedPoint(point, -1, -1, 0.0, math.inf, False, lat, lon)
+        net = self.network
+        e = int(self.segments[best])
+        tail, head = net.tail[e], net.head[e]
+        lat_t, lon_t = float(net.lat[tail]), float(net.lon[tail])
+        road_lat = lat_t + best_t * (float(net.lat[head]) - lat_t)
+        road_lon = lon_t + best_t * (float(net.lon[head]) - lon_t)
+        # haversine_arrays, step for step: radians are one multiplication in both math and numpy,
+        # ``** 2`` on an array is numpy's square (x * x), sqrt is correctly rounded in both
+        p1, p2 = math.radians(lat), math.radians(road_lat)
+        dl = math.radians(road_lon - lon)
+        s1 = float(np.sin((p2 - p1) / 2))
+        s2 = float(np.sin(dl / 2))
+        h = s1 * s1 + float(np.cos(p1)) * float(np.cos(p2)) * (s2 * s2)
+        root = math.sqrt(h)
+        off = 2 * EARTH_RADIUS_M * float(np.arcsin(1.0 if root > 1.0 else root))
         return SnappedPoint(
             point=point,
-            edge=int(r.edge[0]),
-            twin=int(r.twin[0]),
-            fraction=float(r.fraction[0]),
-            off_road_m=float(r.off_road_m[0]),
-            on_network=bool(r.on_network[0]),
-            road_lat=float(r.road_lat[0]),
-            road_lon=float(r.road_lon[0]),
+            edge=e,
+            twin=int(self.twins[e]),
+            fraction=best_t,
+            off_road_m=off,
+            on_network=off <= self.max_distance_m,
+            road_lat=road_lat,
+            road_lon=road_lon,
         )
+
+    def _scalar_tables(self) -> tuple[list[int], list[tuple[float, float, float, float, float]]]:
+        """For ``snap``: each piece's segment (index into ``segments``), and each segment's tail
+        ``(ax, ay)``, direction ``(dx, dy)`` and squared length, computed as ``_project_onto`` does."""
+        if self._scalar is None:
+            net = self.network
+            ax, ay = self.x[net.tail[self.segments]], self.y[net.tail[self.segments]]
+            dx, dy = self.x[net.head[self.segments]] - ax, self.y[net.head[self.segments]] - ay
+            norm = dx * dx + dy * dy
+            geometry = list(zip(ax.tolist(), ay.tolist(), dx.tolist(), dy.tolist(), norm.tolist(), strict=True))
+            self._scalar = (self.piece_owner.tolist(), geometry)
+        return self._scalar
 
     def snap_many(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
         count = len(lat)
