@@ -17,7 +17,10 @@ The services ask about the same incident several times (once per capability of i
 when the screen reloads, again inside ``assign_unit``, then for one unit's route), so the search
 tree of each recent incident position is kept (``SearchCache``, least recently used dropped first)
 with the routes already walked in it: a question whose units fall within a kept tree's bound is
-answered without searching, with the same answer a fresh search gives.
+answered without searching, with the same answer a fresh search gives. The last few hundred
+answers are kept too, by their whole question (place, each unit's id and position, want, bound,
+routes, traffic weights): ``assign_unit`` checks the recommendation the dispatcher was just shown,
+and when no unit has moved since, that is the very same question.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class RoadTravelTimes:
         local_search_above_nodes: int = 3_000_000,
         search_cache_bytes: int = 64 * 2**20,
         incident_snap_cache_size: int = 20_000,
+        answers_kept: int = 256,
     ) -> None:
         self.network = network
         self.traffic = traffic or TrafficTable.free_flow()
@@ -72,6 +76,10 @@ class RoadTravelTimes:
         self._snapped_places: OrderedDict[tuple[float, float], SnappedPoint] = OrderedDict()
         self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
         self.trees = SearchCache(search_cache_bytes)
+        self.answers_kept = answers_kept
+        self._answers: OrderedDict[tuple[object, ...], tuple[np.ndarray, list[TravelEstimate]]] = OrderedDict()
+        """Recent answers by their whole question (see ``estimate``)."""
+        self.answer_hits = 0
         self._snap_lock = threading.Lock()
         self._places_lock = threading.Lock()
         self._s_per_m = 1.5 / GUESS_SPEED_MS
@@ -101,6 +109,43 @@ class RoadTravelTimes:
             return [replace(e, note=note) for e in guesses]
         lat = np.fromiter((o.point.lat for o in origins), dtype=np.float64, count=len(origins))
         lon = np.fromiter((o.point.lon for o in origins), dtype=np.float64, count=len(origins))
+        weights = self.network.weights(self.traffic.factors_at(at))
+        question = (destination, tuple(o.unit_id for o in origins), lat.tobytes(), lon.tobytes(), want,
+                    max_seconds, routes, id(weights))
+        known = self._answer(question, weights)
+        if known is not None:
+            return known
+        found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)
+        self._remember_answer(question, weights, found)
+        return list(found)
+
+    def _answer(self, question: tuple[object, ...], weights: np.ndarray) -> list[TravelEstimate] | None:
+        """The answer given to the very same question (same place, units where they were, want, bound,
+        routes and traffic weights), or None. Answers are exact, so a repeat gets the same one: the
+        dispatcher's assignment checks the recommendation it was just shown, a screen reloads."""
+        if not self.answers_kept:
+            return None
+        with self._places_lock:
+            known = self._answers.get(question)
+            if known is None or known[0] is not weights:
+                return None
+            self._answers.move_to_end(question)
+            self.answer_hits += 1
+        return list(known[1])
+
+    def _remember_answer(self, question: tuple[object, ...], weights: np.ndarray,
+                         found: list[TravelEstimate]) -> None:
+        if not self.answers_kept:
+            return
+        with self._places_lock:
+            self._answers[question] = (weights, found)
+            while len(self._answers) > self.answers_kept:
+                self._answers.popitem(last=False)
+
+    def _estimate_on_roads(
+        self, destination: GeoPoint, target: SnappedPoint, origins: Sequence[UnitOrigin], lat: np.ndarray,
+        lon: np.ndarray, want: int, max_seconds: float, weights: np.ndarray, routes: bool,
+    ) -> list[TravelEstimate]:
         with self._snap_lock:
             snaps = self._snap_units(lat, lon)
         straight = haversine_arrays(lat, lon, np.full(len(lat), destination.lat), np.full(len(lat), destination.lon))
@@ -108,7 +153,7 @@ class RoadTravelTimes:
         eta, via = np.full(len(lat), np.inf), np.full(len(lat), -1, dtype=np.int64)
         kept: KeptSearch | None = None
         if on.any():
-            eta, via, kept = self._reach(target, snaps, straight, want, max_seconds, at)
+            eta, via, kept = self._reach(target, snaps, straight, want, max_seconds, weights)
         found: list[TravelEstimate] = []
         if kept is not None:
             reached = on & (eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds))
@@ -153,7 +198,7 @@ class RoadTravelTimes:
 
     def _reach(
         self, target: SnappedPoint, snaps: SnappedArrays, straight: np.ndarray, want: int, max_seconds: float,
-        at: datetime,
+        weights: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, KeptSearch]:
         """ETAs and exits (see ``_etas``) of all units, exact up to the returned search's bound.
 
@@ -164,7 +209,6 @@ class RoadTravelTimes:
         """
         on = snaps.on_network
         enough = min(want, int(on.sum()))  # with every unit reached, a farther search changes nothing
-        weights = self.network.weights(self.traffic.factors_at(at))
         arrive_s = target.off_road_m / self.off_road_ms
         key = (target.edge, target.fraction, target.twin, id(weights))
         kept = self.trees.get(key, weights)

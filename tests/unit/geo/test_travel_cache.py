@@ -24,7 +24,7 @@ def _near_roads(net, rng, count: int, jitter_m: float = 20.0) -> list[GeoPoint]:
 
 def _fresh(net) -> RoadTravelTimes:
     """Keeps nothing: every question is a new search."""
-    return RoadTravelTimes(net, traffic=TRAFFIC, search_cache_bytes=0)
+    return RoadTravelTimes(net, traffic=TRAFFIC, search_cache_bytes=0, answers_kept=0)
 
 
 def _same(got: list[TravelEstimate], expected: list[TravelEstimate]) -> None:
@@ -62,15 +62,16 @@ def test_a_route_asked_after_the_recommendation_reuses_the_search(andorra):
     searches = travel.trees.misses
     again = travel.estimate(incident, units, want=10, max_seconds=3600, at=NIGHT)
     assert again == best and [e.route for e in again] == [e.route for e in best]
+    assert travel.answer_hits == 1  # the very same question: the same answer, not even the tree is read
     chosen = next(u for u in units if u.unit_id == best[0].unit_id)
     route = travel.route(chosen.point, incident, NIGHT)
-    assert travel.trees.misses == searches and travel.trees.hits == 2
+    assert travel.trees.misses == searches and travel.trees.hits == 1
     assert route == _fresh(andorra).route(chosen.point, incident, NIGHT)
 
 
 def test_memory_stays_within_the_budget(andorra):
     budget = 2 * 2**20  # about eight Andorra trees with their routes
-    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget)
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget, answers_kept=0)  # the trees alone
     fresh = _fresh(andorra)
     rng = np.random.default_rng(8)
     units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 80))]
@@ -90,7 +91,7 @@ def test_memory_stays_within_the_budget(andorra):
 
 
 def test_another_traffic_hour_is_another_search(andorra):
-    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC, answers_kept=0), _fresh(andorra)
     incident = GeoPoint(42.5075, 1.5235)
     unit = [UnitOrigin("encamp", GeoPoint(42.5350, 1.5800))]
     night = travel.estimate(incident, unit, want=1, max_seconds=86400, at=NIGHT)
@@ -172,7 +173,7 @@ def test_a_place_asked_about_all_shift_outlives_one_off_incidents(andorra):
         travel.estimate(place, units, want=5, max_seconds=3600, at=NIGHT)
 
     for protect_after, survives in ((3, True), (10_000, False)):
-        travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget)
+        travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget, answers_kept=0)
         travel.trees.protect_after = protect_after
         ask(travel, post)
         for place in others[:3]:
@@ -204,3 +205,30 @@ def test_times_only_answers_match_the_full_ones(andorra):
         there = [*units[:5], UnitOrigin("at-scene", place)]
         _same(travel.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT),
               fresh.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT))
+
+
+def test_a_repeated_question_gets_the_kept_answer_and_any_change_asks_afresh(andorra):
+    """The answer memo's key is the whole question: a unit that moved, another want, bound, routes
+    flag or traffic hour is a new question, answered as a fresh search would."""
+    travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
+    rng = np.random.default_rng(11)
+    (incident,) = _near_roads(andorra, rng, 1)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 30))]
+    args = {"want": 4, "max_seconds": 3600.0, "at": NIGHT, "routes": False}
+    first = travel.estimate(incident, units, **args)
+    assert travel.estimate(incident, units, **args) == first and travel.answer_hits == 1
+    moved = [UnitOrigin(first[0].unit_id, incident) if u.unit_id == first[0].unit_id else u for u in units]
+    variants = [
+        (incident, moved, args),
+        (incident, units, {**args, "want": 5}),
+        (incident, units, {**args, "max_seconds": 300.0}),
+        (incident, units, {**args, "routes": True}),
+        (incident, units, {**args, "at": RUSH}),
+        (incident, units[1:], args),
+    ]
+    for place, pool, kw in variants:
+        got = travel.estimate(place, pool, **kw)
+        _same(got, fresh.estimate(place, pool, **kw))
+        assert travel.answer_hits == 1, kw
+    assert travel.estimate(incident, moved, **args)[0].unit_id == first[0].unit_id  # now standing there
+    assert travel.answer_hits == 2
