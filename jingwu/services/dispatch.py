@@ -199,7 +199,7 @@ def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Uni
             return seen
         # Lock order is always incident, then unit (as in assign_unit), so the two cannot deadlock.
         inc = uow.incidents.get(seen.incident_id, for_update=True) if seen.incident_id else None
-        unit = uow.units.get(unit_id, for_update=True)
+        unit = uow.units.locked(seen)
         if unit.incident_id != (inc.id if inc else None):
             raise Conflict(f"unit {unit.call_sign} changed meanwhile; retry", field="unit_id")
         was_on_scene = unit.status is UnitStatus.ON_SCENE

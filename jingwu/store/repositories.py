@@ -325,6 +325,15 @@ class UnitRepository:
             self.seen.append(u)
         return u
 
+    def locked(self, seen: Unit) -> Unit:
+        """``seen`` (read in this transaction) as the row to change: read again FOR UPDATE where rows
+        are locked one by one; taken as it is on SQLite, whose writer holds the whole database from
+        its first statement, so nothing can have changed it since it was read."""
+        if self.lock:
+            return self.get(seen.id, for_update=True)
+        self.seen.append(seen)
+        return seen
+
     def save(self, u: Unit) -> None:
         changed = _UPDATE_UNIT.execute(
             self.conn, {**_unit_values(u), "b_id": u.id, "b_version": u.version, "b_new": u.version + 1})

@@ -71,19 +71,23 @@ class UtcDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        last: list[tuple[datetime, str]] = []  # a use case binds its one ``now`` many times over
+        # A use case binds its one ``now`` many times over, and an incident's save binds its
+        # received/dispatched/... times again: recent texts by instant (equal aware datetimes are
+        # the same instant, whatever their zone, so they share one UTC text).
+        texts: dict[datetime, str] = {}
 
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if last:
-                seen, text = last[0]
-                if seen is value:
-                    return text
+            text = texts.get(value)
+            if text is not None:
+                return text
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to the store; use timezone-aware UTC times")
             text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-            last[:] = [(value, text)]
+            if len(texts) >= 512:
+                texts.clear()
+            texts[value] = text
             return text
 
         return process

@@ -41,6 +41,14 @@ def test_bind_matches_the_layered_form() -> None:
     assert fast(TIMES[0]) == fast(equal_not_same) == layered(TIMES[0])
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
+    # a naive time with the fields of one already remembered (equal hash) is still refused
+    fast(datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match="naive"):
+        fast(datetime(2026, 1, 1))
+    # past the memo's size: old texts are dropped, never mixed up
+    many = [TIMES[0] + timedelta(microseconds=k) for k in range(1500)]
+    assert [fast(v) for v in many] == [layered(v) for v in many]
+    assert [fast(v) for v in many[::7]] == [layered(v) for v in many[::7]]
 
 
 def test_result_matches_the_layered_form() -> None:
