@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, text
@@ -37,28 +38,85 @@ current_request_id: ContextVar[str | None] = ContextVar("jingwu_request_id", def
 handed the id explicitly."""
 
 
+_PLAIN_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""Made once: ``json.dumps`` with any option builds a new encoder per call. Same output."""
+
+_MAX_DEPTH = 32
+"""Deeper values (or self-referencing ones) take the round trip, which raises as it always did."""
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` already is what a JSON round trip gives back, so it can stand for it.
+
+    Exact types only: str/int/bool/None, finite floats, dicts with str keys, lists. Subclasses
+    (enums…), tuples, non-str keys, NaN/infinity and anything else take the round trip.
+    """
+    tp = type(value)
+    if tp is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return False
+            vt = type(v)
+            if vt is str or vt is int or vt is bool or v is None:
+                continue
+            if vt is float:
+                if not isfinite(v):
+                    return False
+            elif depth >= _MAX_DEPTH or not _is_plain(v, depth + 1):
+                return False
+        return True
+    if tp is list:
+        for v in value:
+            vt = type(v)
+            if vt is str or vt is int or vt is bool or v is None:
+                continue
+            if vt is float:
+                if not isfinite(v):
+                    return False
+            elif depth >= _MAX_DEPTH or not _is_plain(v, depth + 1):
+                return False
+        return True
+    if tp is str or tp is int or tp is bool or value is None:
+        return True
+    if tp is float:
+        return isfinite(value)
+    return False
+
+
 def _plain(value: Any) -> Any:
-    """The value as it reads back from a JSON column (datetimes as ISO text, tuples as lists)."""
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+    """The value as it reads back from a JSON column (datetimes as ISO text, tuples as lists).
+
+    A value that already is in that form is returned as it is (not copied): the round trip
+    (``json.loads(json.dumps(value, default=str, ensure_ascii=False))``) would give an equal one.
+    """
+    if _is_plain(value):
+        return value
+    return json.loads(_PLAIN_ENCODER.encode(value))
 
 
 def canonical_detail(value: Any) -> str:
     """A detail as compact JSON with sorted keys (for hashing and for CSV export)."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL_ENCODER.encode(_plain(value))
 
 
 def _at(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical(entry: Mapping[str, Any]) -> bytes:
-    """The bytes that are hashed: every field except seq and the hashes, in a fixed form."""
+def _canonical_plain(entry: Mapping[str, Any], detail: Any) -> bytes:
+    """``canonical`` with the detail given already in plain form (``_plain``, then ``or {}``)."""
     body = {
         "at": _at(entry["at"]), "actor": entry["actor"], "action": entry["action"],
         "object_type": entry.get("object_type"), "object_id": entry.get("object_id"),
-        "request_id": entry.get("request_id"), "detail": _plain(entry.get("detail") or {}),
+        "request_id": entry.get("request_id"), "detail": detail,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL_ENCODER.encode(body).encode()
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    """The bytes that are hashed: every field except seq and the hashes, in a fixed form."""
+    return _canonical_plain(entry, _plain(entry.get("detail") or {}))
 
 
 def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
@@ -112,17 +170,23 @@ def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
     _seq, prev = head(conn)
     seqs = []
     for e in todo:
+        object_type = e.get("object_type")
+        object_id = e.get("object_id")
+        request_id = e.get("request_id") or current_request_id.get()
+        detail = _plain(e.get("detail") or {})
         row = {
             "at": e["at"], "actor": str(e["actor"])[:64], "action": str(e["action"])[:60],
-            "object_type": (str(e["object_type"])[:40] if e.get("object_type") is not None else None),
-            "object_id": (str(e["object_id"])[:80] if e.get("object_id") is not None else None),
-            "request_id": (e.get("request_id") or current_request_id.get()),
-            "detail": _plain(e.get("detail") or {}),
+            "object_type": str(object_type)[:40] if object_type is not None else None,
+            "object_id": str(object_id)[:80] if object_id is not None else None,
+            "request_id": str(request_id)[:64] if request_id is not None else None,
+            "detail": detail,
         }
-        if row["request_id"] is not None:
-            row["request_id"] = str(row["request_id"])[:64]
-        digest = entry_hash(prev, row)
-        inserted = _INSERT.first(conn, {**row, "prev_hash": prev, "hash": digest})
+        # The detail is plain already: hashed as ``canonical`` would (which re-applies ``or {}``:
+        # a detail whose plain form is empty, such as "", is hashed as {}), without a second round trip.
+        digest = hashlib.sha256(prev.encode() + _canonical_plain(row, detail or {})).hexdigest()
+        row["prev_hash"] = prev
+        row["hash"] = digest
+        inserted = _INSERT.first(conn, row)
         assert inserted is not None
         seqs.append(int(inserted[0]))
         prev = digest
