@@ -34,6 +34,7 @@ from tests.conftest import drop_pg_schema, fresh_engine
 
 CST = timezone(timedelta(hours=8))
 UNIT = "U-P07-01"
+LATER = datetime(2036, 1, 1, tzinfo=UTC)
 
 
 def _incident(incident_id: str, **over: Any) -> Incident:
@@ -122,6 +123,42 @@ def test_versioned_update_and_unit_round_trip(engine: Engine) -> None:
     stale.version = version
     with UnitOfWork(engine) as uow, pytest.raises(Conflict):
         uow.units.save(stale)
+
+
+def test_a_save_writes_the_columns_that_changed(engine: Engine) -> None:
+    """A loaded aggregate's save sets only what it changed (SQLite rewrites the indexes of every
+    column named in SET): a column changed beside it in the same transaction keeps its value, a
+    second save in the transaction writes from the first save's values, and an aggregate saved
+    without being read writes every column."""
+    with UnitOfWork(engine) as uow:
+        uow.incidents.add(_incident("INC-D-9"))
+        uow.commit()
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    with UnitOfWork(engine) as uow:
+        inc = uow.incidents.get("INC-D-9", for_update=True)
+        uow.conn.execute(update(t.incidents).where(t.incidents.c.id == inc.id).values(description="by hand"))
+        inc.priority = 1
+        uow.incidents.save(inc)
+        inc.arrived_at = when
+        uow.incidents.save(inc)
+        unit = uow.units.get(UNIT, for_update=True)
+        assert record_position(uow.conn, UNIT, GeoPoint(42.52, 1.54), LATER)  # a fix in between
+        unit.set_status(UnitStatus.OFF_DUTY, when, "dispatcher")
+        uow.units.save(unit)
+        uow.commit()
+    with read_connection(engine) as conn:
+        row = _sa_row(conn, t.incidents, "INC-D-9")
+        u = _sa_row(conn, t.units, UNIT)
+    assert (row["priority"], row["arrived_at"], row["description"], row["version"]) == (1, when, "by hand", 2)
+    assert (u["status"], u["lat"], u["lon"], u["position_at"]) == ("off_duty", 42.52, 1.54, LATER)
+
+    unread = _incident("INC-D-9", priority=4, description="whole row", version=2)
+    with UnitOfWork(engine) as uow:
+        uow.incidents.save(unread)
+        uow.commit()
+    with read_connection(engine) as conn:
+        assert load_incident(conn, "INC-D-9") == unread
+        assert _sa_row(conn, t.incidents, "INC-D-9")["arrived_at"] is None
 
 
 def test_direct_writes_stay_in_the_unit_of_work_transaction(engine: Engine) -> None:
