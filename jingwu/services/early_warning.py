@@ -13,15 +13,16 @@ from datetime import UTC, datetime, timedelta
 from weakref import WeakKeyDictionary
 
 import h3
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint, degree_margins, haversine_m
-from jingwu.services.analysis import ANALYSIS_COLUMNS, recent_surges
+from jingwu.services.analysis import recent_surges
 from jingwu.services.dependencies import Dependencies
 from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement
 from jingwu.store.unit_of_work import UnitOfWork, read_connection
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,17 @@ def series_already_alerted(deps: Dependencies, type_code: str, lat: float, lon: 
     return series_key(family, GeoPoint(lat=lat, lon=lon), at) in raised
 
 
+_C = t.incidents.c
+_NEW_INCIDENT = DirectStatement(
+    select(_C.received_at, _C.lat, _C.lon, _C.family, _C.station_code).where(_C.id == bindparam("id")))
+_SAME_FAMILY_NEARBY = DirectStatement(select(_C.lat, _C.lon).where(
+    _C.family == bindparam("family"), _C.id != bindparam("id"),
+    _C.received_at >= bindparam("since"), _C.received_at < bindparam("until"),
+    _C.lat.between(bindparam("lat_lo"), bindparam("lat_hi")), _C.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+))
+"""Compiled once: the near-repeat check runs on every new incident (the server's bus listener)."""
+
+
 def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,
                             days: float = 14.0) -> ev.AnalysisAlert | None:
     """A new incident near recent ones of its family (a near-repeat series): one alert per series.
@@ -101,26 +113,23 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
     call in it). Runs on every new incident, so it reads only the family's incidents of the window
     inside a box around the new one, never the whole jurisdiction's history, and nothing more once
     the series is known."""
-    c = t.incidents.c
-    columns = [c[name] for name in ANALYSIS_COLUMNS]
     raised = _RAISED.setdefault(deps.engine, OrderedDict())
     with read_connection(deps.engine) as conn:
-        row = conn.execute(select(*columns).where(c.id == incident_id)).first()
-        if row is None:
+        found = _NEW_INCIDENT.first(conn, {"id": incident_id})
+        if found is None:
             return None
-        here = GeoPoint(lat=row.lat, lon=row.lon)
-        key = series_key(row.family, here, row.received_at)
+        received_at, lat, lon, family, station_code = found
+        here = GeoPoint(lat=lat, lon=lon)
+        key = series_key(family, here, received_at)
         if key in raised:
             return None
-        dlat, dlon = degree_margins(row.lat, distance_m)
-        history_rows = conn.execute(select(*columns).where(
-            c.family == row.family, c.id != incident_id,
-            c.received_at >= row.received_at - timedelta(days=days), c.received_at < row.received_at,
-            c.lat.between(row.lat - dlat, row.lat + dlat), c.lon.between(row.lon - dlon, row.lon + dlon),
-        )).all()
+        dlat, dlon = degree_margins(lat, distance_m)
+        history_rows = _SAME_FAMILY_NEARBY.all(conn, {
+            "family": family, "id": incident_id, "since": received_at - timedelta(days=days), "until": received_at,
+            "lat_lo": lat - dlat, "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon})
     # The rule of analytics.nearrepeat.near_repeat_alerts (same family, within distance_m, in the
     # days before), applied to one incident without building analysis arrays (~10 ms with pandas).
-    recent = sum(1 for h in history_rows if haversine_m(here, GeoPoint(lat=h.lat, lon=h.lon)) <= distance_m)
+    recent = sum(1 for h_lat, h_lon in history_rows if haversine_m(here, GeoPoint(lat=h_lat, lon=h_lon)) <= distance_m)
     if recent == 0:
         return None
     now = deps.clock()
@@ -129,9 +138,9 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
             _remember(raised, key)  # raised by another process, or before a restart
             return None
         event = ev.AnalysisAlert(
-            at=now, actor="system", station_code=row.station_code, alert_kind="near_repeat",
-            area=row.station_code or "", family=row.family,
-            detail={"incident_id": incident_id, "lat": row.lat, "lon": row.lon, "recent": recent,
+            at=now, actor="system", station_code=station_code, alert_kind="near_repeat",
+            area=station_code or "", family=family,
+            detail={"incident_id": incident_id, "lat": lat, "lon": lon, "recent": recent,
                     "distance_m": distance_m, "days": days, "series": key},
         )
         uow.emit(event)
