@@ -31,11 +31,23 @@ class Event:
         return "global"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, datetime) else v
+        out: dict[str, Any] = {"kind": type(self).__name__}
+        for name in _field_names(type(self)):
+            v = getattr(self, name)
+            out[name] = v.isoformat() if isinstance(v, datetime) else v
         return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """An event class's field names, looked up once (every event is serialised for the outbox and
+    its timeline, ~40,000 times in a drilled day; ``dataclasses.fields`` builds a tuple each call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
