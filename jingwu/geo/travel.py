@@ -413,13 +413,20 @@ class PathTree:
     are kept with the search (``SearchCache``) as numpy arrays and a dict of ints, not lists of
     Python lists: a kept tree holds a handful of objects for the garbage collector to scan instead
     of one per route node, and nothing is sized by the graph (a 1M-node search stays cheap to keep).
+
+    A walk is one dict lookup and one ``pred.item`` a node (~0.1 us), then a few numpy calls for the
+    metres. Taking a chain of shape points as one checked slice of the junction graph's chains was
+    tried and lost on Andorra: routes pass a junction every ~19 nodes on their long chains, and a
+    slice checked against ``pred`` costs ~3 us (tests/bench/test_path_walk_bench.py).
     """
 
     def __init__(self, travel: RoadTravelTimes, searched: SearchTree) -> None:
         self.travel = travel
         self.searched = searched
-        self._passed: dict[int, int] = {}
-        """local node -> (walk that passed it) * 2**32 + its index in that walk"""
+        self._passed: dict[int, int] = {searched.root: -1, -9999: -1}
+        """local node -> (walk that passed it) * 2**32 + its index in that walk; -1 for the root and
+        for -9999 (no predecessor, in scipy's trees and the junction graph's), so that a walk stops
+        on its one lookup a node"""
         self._nodes: list[np.ndarray] = []
         """network ids of each walk's own nodes"""
         self._metres: list[np.ndarray] = []
@@ -432,13 +439,13 @@ class PathTree:
 
     def path(self, start: int) -> tuple[np.ndarray, float]:
         """Network nodes from ``start`` to where the route leaves for the incident's edge, and metres."""
-        here = int(self.searched.local(np.array([start]))[0])
+        here = start if self.searched.nodes is None else int(self.searched.local(np.array([start]))[0])
         with self._lock:
             at = self._passed.get(here)
             if at is None:
                 at = self._walk(here)
         w, k = divmod(at, 2**32)
-        metres = float(self._metres[w][k])
+        metres = self._metres[w].item(k)
         parts = [self._nodes[w][k:]]
         w, k = self._rest[w]
         while w >= 0:
@@ -448,35 +455,34 @@ class PathTree:
 
     def _walk(self, here: int) -> int:
         """Walk from local node ``here`` until the search's root or an earlier walk; its place."""
-        passed, root = self._passed, self.searched.root
+        passed = self._passed
         step, seen = self.searched.pred.item, passed.get  # Python ints, cheaper than indexing
         walk: list[int] = []
+        add = walk.append
         v = here
-        rest = (-1, 0)
         while True:
-            walk.append(v)
-            w = step(v)
-            if w == root or w < 0:
+            add(v)
+            v = step(v)
+            at = seen(v)
+            if at is not None:  # an earlier walk's node, the root or none
                 break
-            at = seen(w)
-            if at is not None:
-                rest = divmod(at, 2**32)
-                break
-            v = w
+        rest = divmod(at, 2**32) if at >= 0 else (-1, 0)
         nodes = self.searched.network_ids(walk)
         hops, tail_m = nodes, 0.0
         if rest[0] >= 0:
-            hops = np.append(nodes, self._nodes[rest[0]][rest[1]])
-            tail_m = float(self._metres[rest[0]][rest[1]])
-        net = self.travel.network
-        legs = net.metres[self.travel._edges_along(hops)] if len(hops) > 1 else np.zeros(0)
+            hops = np.concatenate((nodes, self._nodes[rest[0]][rest[1] : rest[1] + 1]))
+            tail_m = self._metres[rest[0]].item(rest[1])
         # metres(v) = metres(next) + leg, summed from the end: the same float whichever walk came first
-        metres = np.cumsum(np.concatenate([[tail_m], legs[::-1]]))[::-1][: len(walk)].copy()
+        metres = np.empty(len(hops))
+        metres[0] = tail_m
+        if len(hops) > 1:
+            metres[1:] = self.travel.network.metres[self.travel._edges_along(hops)][::-1]
+        metres = np.cumsum(metres, out=metres)[::-1][: len(walk)].copy()
         base = len(self._nodes) * 2**32
         self._nodes.append(nodes)
         self._metres.append(metres)
         self._rest.append(rest)
-        passed.update(zip(walk, range(base, base + len(walk)), strict=True))
+        passed.update(zip(walk, range(base, base + len(walk)), strict=False))  # same lengths
         self.nbytes += nodes.nbytes + metres.nbytes + 100 * len(walk) + 250
         return base
 

@@ -1,0 +1,60 @@
+"""The node-by-node ``PathTree`` walk as it was before its bookkeeping was trimmed (commit 7bbda41).
+
+Kept as the reference the new walk must match exactly (same nodes, bit-identical metres) in
+tests/unit/geo/test_path_walk.py, and as the baseline of tests/bench/test_path_walk_bench.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jingwu.geo.travel import PathTree
+
+
+class NodeByNodePathTree(PathTree):
+    def path(self, start: int) -> tuple[np.ndarray, float]:
+        here = int(self.searched.local(np.array([start]))[0])
+        with self._lock:
+            at = self._passed.get(here)
+            if at is None:
+                at = self._walk(here)
+        w, k = divmod(at, 2**32)
+        metres = float(self._metres[w][k])
+        parts = [self._nodes[w][k:]]
+        w, k = self._rest[w]
+        while w >= 0:
+            parts.append(self._nodes[w][k:])
+            w, k = self._rest[w]
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), metres
+
+    def _walk(self, here: int) -> int:
+        passed, root = self._passed, self.searched.root
+        step, seen = self.searched.pred.item, passed.get
+        walk: list[int] = []
+        v = here
+        rest = (-1, 0)
+        while True:
+            walk.append(v)
+            w = step(v)
+            if w == root or w < 0:
+                break
+            at = seen(w)
+            if at is not None:
+                rest = divmod(at, 2**32)
+                break
+            v = w
+        nodes = self.searched.network_ids(walk)
+        hops, tail_m = nodes, 0.0
+        if rest[0] >= 0:
+            hops = np.append(nodes, self._nodes[rest[0]][rest[1]])
+            tail_m = float(self._metres[rest[0]][rest[1]])
+        net = self.travel.network
+        legs = net.metres[self.travel._edges_along(hops)] if len(hops) > 1 else np.zeros(0)
+        metres = np.cumsum(np.concatenate([[tail_m], legs[::-1]]))[::-1][: len(walk)].copy()
+        base = len(self._nodes) * 2**32
+        self._nodes.append(nodes)
+        self._metres.append(metres)
+        self._rest.append(rest)
+        passed.update(zip(walk, range(base, base + len(walk)), strict=True))
+        self.nbytes += nodes.nbytes + metres.nbytes + 100 * len(walk) + 250
+        return base

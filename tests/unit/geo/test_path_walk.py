@@ -1,0 +1,127 @@
+"""PathTree's walks against the node-by-node reference walk (tests/reference_paths.py).
+
+Routes and distances must be identical, not close: the same nodes, and metres bit for bit whichever
+walk came first (a later walk merging into an earlier one sums its own legs onto the earlier
+walk's metres from the end, so the float cannot depend on the order units were asked about).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+import jingwu.geo.travel as travel_module
+from jingwu.domain.geography import GeoPoint
+from jingwu.domain.travel import TravelEstimate, UnitOrigin
+from jingwu.geo.reverse_search import ReverseSearch
+from jingwu.geo.travel import PathTree, RoadTravelTimes
+from tests.reference_paths import NodeByNodePathTree
+
+NIGHT = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+SEARCHES = ["contracted", "whole", "local"]
+
+
+def _travel(net, search: str) -> RoadTravelTimes:
+    """Keeps nothing (every question walks afresh), searching the junction graph, whole graph or a region
+    (small grid cells, so that short searches cut a region out of a network as small as Andorra)."""
+    travel = RoadTravelTimes(net, search_cache_bytes=0, answers_kept=0)
+    if search == "local":
+        travel.search = ReverseSearch(net, local_above_nodes=0, cell_m=200.0)
+    if search != "contracted":
+        travel.search._may_contract = False
+    return travel
+
+
+def _places(net, rng, count: int) -> list[tuple[GeoPoint, int]]:
+    """Points part-way along random edges, with the edge."""
+    out = []
+    for e in rng.integers(net.n_edges, size=count).tolist():
+        u, v, f = int(net.tail[e]), int(net.head[e]), float(rng.uniform(0.2, 0.8))
+        out.append((GeoPoint(float(net.lat[u] + f * (net.lat[v] - net.lat[u])),
+                             float(net.lon[u] + f * (net.lon[v] - net.lon[u]))), e))
+    return out
+
+
+def _units(net, rng, junctions: np.ndarray, place_edge: int, count: int) -> list[UnitOrigin]:
+    """Near random nodes, standing exactly on junctions, and on the incident's own street."""
+    points = []
+    for v in rng.choice(net.n_nodes, count, replace=False).tolist():
+        points.append(GeoPoint(float(net.lat[v] + rng.normal(0, 1e-4)), float(net.lon[v] + rng.normal(0, 1e-4))))
+    for v in rng.choice(junctions, count // 4, replace=False).tolist():
+        points.append(GeoPoint(float(net.lat[v]), float(net.lon[v])))
+    u, v = int(net.tail[place_edge]), int(net.head[place_edge])
+    for f in (0.05, 0.5, 0.95):
+        points.append(GeoPoint(float(net.lat[u] + f * (net.lat[v] - net.lat[u])),
+                               float(net.lon[u] + f * (net.lon[v] - net.lon[u]))))
+    return [UnitOrigin(f"u{i:03d}", p) for i, p in enumerate(points)]
+
+
+def _identical(got: list[TravelEstimate], expected: list[TravelEstimate]) -> None:
+    assert [e.unit_id for e in got] == [e.unit_id for e in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert (a.eta_s, a.road_distance_m, a.method) == (b.eta_s, b.road_distance_m, b.method)
+        assert a.route is not None and b.route is not None
+        assert a.route["coordinates"] == b.route["coordinates"]
+
+
+@pytest.fixture(scope="module")
+def junctions(andorra) -> np.ndarray:
+    chains = ReverseSearch(andorra)._junction_chains()
+    assert chains is not None
+    return chains.junctions
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_routes_and_distances_are_those_of_the_node_by_node_walk(andorra, junctions, search, monkeypatch):
+    rng = np.random.default_rng(2026)
+    questions = []
+    for point, edge in _places(andorra, rng, 12):
+        units = _units(andorra, rng, junctions, edge, 40)
+        questions.append((point, units, int(rng.integers(3, 15)), float(rng.choice([300.0, 600.0, 1800.0, 86400.0]))))
+    travel = _travel(andorra, search)
+    got = [travel.estimate(p, u, want=w, max_seconds=s, at=NIGHT, routes=True) for p, u, w, s in questions]
+    monkeypatch.setattr(travel_module, "PathTree", NodeByNodePathTree)
+    reference = _travel(andorra, search)
+    expected = [reference.estimate(p, u, want=w, max_seconds=s, at=NIGHT, routes=True) for p, u, w, s in questions]
+    roads = 0
+    for a, b in zip(got, expected, strict=True):
+        _identical(a, b)
+        roads += sum(e.method == "road" for e in a)
+    assert roads > 50
+    # some units drove straight along the incident's street (no walk at all): start and end points only
+    assert any(len(e.route["coordinates"]) <= 4 for found in got for e in found if e.route)
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_metres_do_not_depend_on_which_walk_came_first(andorra, junctions, search):
+    """Walks in one order and in the reverse one (later walks merge into earlier ones) against the reference."""
+    rng = np.random.default_rng(7)
+    travel = _travel(andorra, search)
+    weights = andorra.weights(travel.traffic.factors_at(NIGHT))
+    merged = regions = 0
+    for point, _ in _places(andorra, rng, 16):
+        target = travel._snap_place(point)
+        searched = travel._search(weights, target, float(rng.choice([120.0, 300.0, 900.0, 3600.0])))
+        regions += searched.nodes is not None
+        reached = np.flatnonzero(np.isfinite(searched.dist[: searched.root]))
+        ids = reached if searched.nodes is None else searched.nodes[reached]
+        on_junction = ids[np.isin(ids, junctions)]
+        starts = np.concatenate([rng.choice(ids, 12), rng.choice(on_junction, 4)]).tolist()
+        starts += [int(net_v) for net_v in rng.choice(ids, 2)] * 2  # the same start asked twice
+        order = list(rng.permutation(len(starts)))
+        runs = {}
+        for name, cls, seq in (("forward", PathTree, order), ("backward", PathTree, order[::-1]),
+                               ("reference", NodeByNodePathTree, order)):
+            tree = cls(travel, searched)
+            runs[name] = {starts[i]: tree.path(starts[i]) for i in seq}
+            if name == "forward":
+                merged += sum(r != (-1, 0) for r in tree._rest)
+        for s in starts:
+            (a_nodes, a_m), (b_nodes, b_m), (r_nodes, r_m) = (runs[k][s] for k in ("forward", "backward", "reference"))
+            assert np.array_equal(a_nodes, r_nodes) and np.array_equal(b_nodes, r_nodes)
+            assert a_m == r_m and b_m == r_m
+            assert isinstance(a_m, float)
+    assert merged > 20
+    assert (regions > 0) == (search == "local")
