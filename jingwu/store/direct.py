@@ -11,6 +11,11 @@ converts its parameters with those same processors and hands them to the DBAPI c
 inside whatever transaction the ``Connection`` has open (the unit of work's, typically), and a row
 written here reads back identically through ordinary SQLAlchemy queries, and vice versa.
 
+Result conversions assume, as SQLAlchemy's and this project's types allow, that a processor is a
+pure function of the value: each column remembers what it made of recent short texts (SQLite's
+timestamps and JSON), sharing immutable results and copying flat JSON lists and objects, and a
+processor that gives None for None is not called for a None.
+
 Limits, checked when a statement is compiled: no expanding ``IN`` lists, no escaped bind names.
 Database errors are raised as SQLAlchemy's own exception classes (``IntegrityError``…), so callers
 catch the same exceptions as with ``Connection.execute``. What is skipped is skipped for good:
@@ -20,20 +25,110 @@ Core's ``before/after_cursor_execute`` events and ``echo`` logging do not see th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
+from uuid import UUID
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Column, Connection, Dialect, Table, bindparam, exc, insert
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
+RowConverter = Callable[[Sequence[Any]], tuple[Any, ...]]
+
+_IMMUTABLE: frozenset[type] = frozenset({datetime, date, time, timedelta, Decimal, str, int, float, bool, bytes, UUID,
+                                         type(None)})
+"""Converted values that may be shared between reads (``_memoized``)."""
+_MEMO_SIZE = 1024
+_MEMO_TEXT = 256  # longer texts are converted every time
+
+
+def _memoized(proc: Processor) -> Processor:
+    """``proc`` remembering what it made of recent texts (SQLite hands timestamps and JSON over as
+    text, and the store reads the same times and capability lists again and again: parsing them is
+    most of what converting a row costs). An immutable result is kept and shared; a flat JSON list
+    or object (of immutable values) is kept and handed out as a new copy each time, as parsing
+    would; anything else, and any value that is not short text, goes to ``proc`` every time."""
+    values: dict[str, Any] = {}
+    lists: dict[str, tuple[Any, ...]] = {}
+    dicts: dict[str, dict[Any, Any]] = {}
+    get = values.get
+    get_list = lists.get
+    get_dict = dicts.get
+
+    def remember(value: str, got: Any) -> None:
+        kind = type(got)
+        if kind in _IMMUTABLE:
+            if got is not None:
+                kept: dict[str, Any] = values
+                kept_as = got
+            else:
+                return
+        elif kind is list and all(type(v) in _IMMUTABLE for v in got):
+            kept, kept_as = lists, tuple(got)
+        elif kind is dict and all(type(k) in _IMMUTABLE and type(v) in _IMMUTABLE for k, v in got.items()):
+            kept, kept_as = dicts, dict(got)
+        else:
+            return
+        if len(kept) >= _MEMO_SIZE:
+            kept.clear()
+        kept[value] = kept_as
+
+    def convert(value: Any) -> Any:
+        if type(value) is not str:
+            return proc(value)
+        got = get(value)
+        if got is not None:
+            return got
+        kept_list = get_list(value)
+        if kept_list is not None:
+            return list(kept_list)
+        kept_dict = get_dict(value)
+        if kept_dict is not None:
+            return dict(kept_dict)
+        got = proc(value)
+        if len(value) <= _MEMO_TEXT:
+            remember(value, got)
+        return got
+
+    return convert
+
+
+def _binder(names: tuple[str, ...], defaults: dict[str, Any], procs: list[tuple[int, Processor]],
+            positional: bool) -> Callable[[Mapping[str, Any]], Any]:
+    """The function that makes a plan's DBAPI parameters: the general form, or one of its cases
+    that skip the steps they do not need (the same values, in the same list or dict)."""
+    if not names:
+        if positional:
+            return lambda given: ()
+        return lambda given: {}
+    getter = itemgetter(*names)
+    if positional and not defaults and not procs:
+        if len(names) == 1:
+            name = names[0]
+            return lambda given: [given[name]]
+        return lambda given: list(getter(given))
+    needed = defaults.keys()
+    single = len(names) == 1
+
+    def params(given: Mapping[str, Any]) -> Any:
+        if defaults and not needed <= given.keys():
+            given = {**defaults, **given}
+        got = getter(given)
+        values = [got] if single else list(got)
+        for i, proc in procs:
+            values[i] = proc(values[i])
+        return values if positional else dict(zip(names, values, strict=True))
+
+    return params
 
 
 class _Plan:
     """One statement compiled for one dialect: its SQL, its parameters in order, their processors."""
 
-    __slots__ = ("dbapi_error", "defaults", "get_values", "names", "positional", "procs", "result_procs",
+    __slots__ = ("bind", "convert_row", "dbapi_error", "defaults", "names", "positional", "procs", "result_procs",
                  "result_types", "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
@@ -54,58 +149,81 @@ class _Plan:
                 self.defaults[name] = bp.effective_value
             if name in bind_procs:
                 self.procs.append((i, bind_procs[name]))
-        self.get_values: Callable[[Mapping[str, Any]], Any] | None = itemgetter(*names) if names else None
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
+        self.bind = _binder(self.names, self.defaults, self.procs, self.positional)
         self.result_types = [rc[3] for rc in getattr(compiled, "_result_columns", []) or []]
         self.result_procs: list[tuple[int, Processor]] | None = None
+        self.convert_row: RowConverter | None = None
         self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
     def params(self, given: Mapping[str, Any]) -> Any:
         """The DBAPI parameters for ``given``, converted as SQLAlchemy would (processors run on None
         too); a parameter missing from ``given`` raises KeyError, as Core refuses it too."""
-        if self.get_values is None:
-            return () if self.positional else {}
-        if self.defaults:
-            given = {**self.defaults, **given}
-        got = self.get_values(given)
-        values = list(got) if len(self.names) > 1 else [got]
-        for i, proc in self.procs:
-            values[i] = proc(values[i])
-        return values if self.positional else dict(zip(self.names, values, strict=True))
+        return self.bind(given)
 
-    def row_converter(self, dialect: Dialect, description: Sequence[Any]) -> list[tuple[int, Processor]]:
-        """Result processors by column, built from the first result's column types, as SQLAlchemy
-        does (PostgreSQL's numeric processors depend on the type the server reports)."""
-        if self.result_procs is None:
+    def row_converter(self, dialect: Dialect, description: Sequence[Any]) -> RowConverter:
+        """The function converting a result row, from the result processors by column, built from
+        the first result's column types, as SQLAlchemy does (PostgreSQL's numeric processors depend
+        on the type the server reports)."""
+        if self.convert_row is None:
             procs = []
             for i, type_ in enumerate(self.result_types):
                 proc = type_._cached_result_processor(dialect, description[i][1])
                 if proc is not None:
-                    procs.append((i, proc))
+                    procs.append((i, _memoized(proc)))
             self.result_procs = procs
-        return self.result_procs
+            self.convert_row = _row_converter(procs)
+        return self.convert_row
+
+
+def _refused(plan: _Plan, given: Mapping[str, Any], e: Exception) -> exc.StatementError:
+    """The ``StatementError`` SQLAlchemy raises when a type refuses a value (e.g. a naive datetime
+    given to a ``UtcDateTime`` column)."""
+    return exc.StatementError(f"({type(e).__module__}.{type(e).__name__}) {e}", plan.sql, given, e)
 
 
 def _bound(plan: _Plan, given: Mapping[str, Any]) -> Any:
-    """The parameters, or the ``StatementError`` SQLAlchemy raises when a type refuses a value
-    (e.g. a naive datetime given to a ``UtcDateTime`` column)."""
+    """The parameters, or the ``StatementError`` of ``_refused``."""
     try:
-        return plan.params(given)
+        return plan.bind(given)
     except Exception as e:
-        raise exc.StatementError(f"({type(e).__module__}.{type(e).__name__}) {e}", plan.sql, given, e) from e
+        raise _refused(plan, given, e) from e
 
 
-def _convert(rows: Iterable[Sequence[Any]], procs: list[tuple[int, Processor]]) -> list[tuple[Any, ...]]:
+def _keeps_none(proc: Processor) -> bool:
+    try:
+        return proc(None) is None
+    except Exception:
+        return False
+
+
+def _row_converter(procs: list[tuple[int, Processor]]) -> RowConverter:
+    """A row's values as a tuple, each converted by its column's processor. Most processors give
+    None for None (nullable timestamps are most of an incident's columns): those are not called
+    for a None, the others always are."""
     if not procs:
-        return [tuple(r) for r in rows]
-    out = []
-    for r in rows:
+        return tuple
+    skip_none: list[tuple[int, Processor]] = []
+    always: list[tuple[int, Processor]] = []
+    for i, proc in procs:
+        (skip_none if _keeps_none(proc) else always).append((i, proc))
+
+    def convert_row(r: Sequence[Any]) -> tuple[Any, ...]:
         values = list(r)
-        for i, proc in procs:
+        for i, proc in skip_none:
+            v = values[i]
+            if v is not None:
+                values[i] = proc(v)
+        for i, proc in always:
             values[i] = proc(values[i])
-        out.append(tuple(values))
-    return out
+        return tuple(values)
+
+    return convert_row
+
+
+def _convert(rows: Iterable[Sequence[Any]], convert_row: RowConverter) -> list[tuple[Any, ...]]:
+    return [convert_row(r) for r in rows]
 
 
 class RowMemo:
@@ -121,23 +239,24 @@ class RowMemo:
         self.max_rows = max_rows
         self._rows: dict[tuple[Dialect, tuple[Any, ...]], tuple[Any, ...]] = {}
 
-    def convert(self, dialect: Dialect, raw: list[Any], procs: list[tuple[int, Processor]]) -> list[tuple[Any, ...]]:
+    def convert(self, dialect: Dialect, raw: Sequence[Any], convert_row: RowConverter) -> list[tuple[Any, ...]]:
         rows, out = self._rows, []
+        get = rows.get
         for r in raw:
             key = (dialect, tuple(r))
             try:
-                got = rows.get(key)
+                got = get(key)
             except TypeError:  # a decoded JSON list (psycopg): keyed as a tuple
                 key = (dialect, tuple(tuple(v) if isinstance(v, list) else v for v in r))
                 try:
-                    got = rows.get(key)
+                    got = get(key)
                 except TypeError:
-                    out.extend(_convert([r], procs))
+                    out.append(convert_row(r))
                     continue
             if got is None:
                 if len(rows) >= self.max_rows:
                     rows.clear()
-                got = rows[key] = _convert([r], procs)[0]
+                got = rows[key] = convert_row(r)
             out.append(got)
         return out
 
@@ -167,49 +286,87 @@ class DirectStatement:
         self._last = (dialect, plan)
         return plan
 
-    def _run(self, conn: Connection, params: Mapping[str, Any] | None, fetch: int,
-             memo: RowMemo | None = None) -> tuple[int, list[Any]]:
-        """Execute; ``fetch`` 0 = no rows, 1 = the first row, 2 = all rows. Returns (rowcount, rows)."""
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement that returns no rows; returns the number of rows it changed."""
+        # Each of execute, first and all runs its steps itself (begin as Connection.execute would,
+        # so reads see one snapshot; bind; execute; convert): one call less on the hottest paths.
         if not conn.in_transaction():
-            conn.begin()  # as Connection.execute would (autobegin), so reads see one snapshot
+            conn.begin()
         dialect = conn.dialect
-        plan = self.plan(dialect)
-        args = _bound(plan, params or {})
+        last_dialect, plan = self._last
+        if last_dialect is not dialect or plan is None:
+            plan = self.plan(dialect)
+        given = params or {}
+        try:
+            args = plan.bind(given)
+        except Exception as e:
+            raise _refused(plan, given, e) from e
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute(plan.sql, args)
-            if fetch == 0:
-                return cur.rowcount, []
-            if fetch == 1:
-                one = cur.fetchone()
-                raw: list[Any] = [] if one is None else [one]
-            else:
-                raw = list(cur.fetchall())
-            if not raw:
-                return cur.rowcount, []
-            procs = plan.result_procs
-            if procs is None:
-                procs = plan.row_converter(dialect, cur.description)
-            if memo is not None:
-                return cur.rowcount, memo.convert(dialect, raw, procs)
-            return cur.rowcount, _convert(raw, procs)
+            return cur.rowcount  # type: ignore[no-any-return]
         except plan.dbapi_error as e:
             raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
         finally:
             cur.close()
 
-    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
-        """Run a statement that returns no rows; returns the number of rows it changed."""
-        return self._run(conn, params, 0)[0]
-
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        rows = self._run(conn, params, 1)[1]
-        return rows[0] if rows else None
+        if not conn.in_transaction():
+            conn.begin()
+        dialect = conn.dialect
+        last_dialect, plan = self._last
+        if last_dialect is not dialect or plan is None:
+            plan = self.plan(dialect)
+        given = params or {}
+        try:
+            args = plan.bind(given)
+        except Exception as e:
+            raise _refused(plan, given, e) from e
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(plan.sql, args)
+            one = cur.fetchone()
+            if one is None:
+                return None
+            convert_row = plan.convert_row
+            if convert_row is None:
+                convert_row = plan.row_converter(dialect, cur.description)
+            return convert_row(one)
+        except plan.dbapi_error as e:
+            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
+        finally:
+            cur.close()
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None, *,
             memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
         """All rows; with ``memo``, rows seen before are not converted again (see ``RowMemo``)."""
-        return self._run(conn, params, 2, memo)[1]
+        if not conn.in_transaction():
+            conn.begin()
+        dialect = conn.dialect
+        last_dialect, plan = self._last
+        if last_dialect is not dialect or plan is None:
+            plan = self.plan(dialect)
+        given = params or {}
+        try:
+            args = plan.bind(given)
+        except Exception as e:
+            raise _refused(plan, given, e) from e
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(plan.sql, args)
+            raw = cur.fetchall()
+            if not raw:
+                return []
+            convert_row = plan.convert_row
+            if convert_row is None:
+                convert_row = plan.row_converter(dialect, cur.description)
+            if memo is not None:
+                return memo.convert(dialect, raw, convert_row)
+            return _convert(raw, convert_row)
+        except plan.dbapi_error as e:
+            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
+        finally:
+            cur.close()
 
     def executemany(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run the statement once per row in one DBAPI call (order kept: rows get ascending keys)."""
