@@ -113,6 +113,12 @@ class ChangedColumnsUpdate:
         """Set ``values`` (all of them without ``before``, else those differing from it) and bump
         the version, if the row still has ``version``; returns the rows changed (0 or 1)."""
         names = self.columns if before is None else tuple(k for k in self.columns if values[k] != before[k])
+        params = {name: values[name] for name in names}
+        params.update(b_id=row_id, b_version=version, b_new=version + 1)
+        return self.statement(names).execute(conn, params)
+
+    def statement(self, names: tuple[str, ...]) -> DirectStatement:
+        """UPDATE … SET <names>, version = :b_new WHERE id = :b_id AND version = :b_version."""
         stmt = self._statements.get(names)
         if stmt is None:
             table = self.table
@@ -121,9 +127,7 @@ class ChangedColumnsUpdate:
                 .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
                 .values({name: bindparam(name) for name in names} | {"version": bindparam("b_new")})
             )
-        params = {name: values[name] for name in names}
-        params.update(b_id=row_id, b_version=version, b_new=version + 1)
-        return stmt.execute(conn, params)
+        return stmt
 
 
 def _insert(table: Table, columns: Iterable[str] | None = None) -> DirectStatement:

@@ -50,7 +50,8 @@ KINDS: dict[str, Kind] = {
     "incident get": Kind(r._INCIDENT_BY_ID, lambda i: {"id": "INC-BENCH-0"}, True),
     "incident insert": Kind(r._INSERT_INCIDENT, lambda i: _incident(i + 1), False),
     "incident versioned update": Kind(
-        r._UPDATE_INCIDENT, lambda i: {**INCIDENT, "b_id": "INC-BENCH-0", "b_version": 0, "b_new": 0}, False),
+        r._UPDATE_INCIDENT.statement(r._UPDATE_INCIDENT.columns),  # every column, as an unread save sets
+        lambda i: {**INCIDENT, "b_id": "INC-BENCH-0", "b_version": 0, "b_new": 0}, False),
     "unit get": Kind(r._UNIT_BY_ID, lambda i: {"id": UNIT}, True),
     "incident timeline insert": Kind(r._INSERT_INCIDENT_TIMELINE, lambda i: {
         "incident_id": "INC-BENCH-0", "at": AT, "actor": "bench", "kind": "IncidentStatusChanged",
