@@ -113,6 +113,9 @@ class RoadTravelTimes:
         question = (destination, tuple(o.unit_id for o in origins), lat.tobytes(), lon.tobytes(), want,
                     max_seconds, routes, id(weights))
         known = self._answer(question, weights)
+        if known is None and not routes:  # the same question asked with routes: the same answer, routes left out
+            drawn = self._answer((*question[:6], True, question[7]), weights)
+            known = [replace(e, route=None) for e in drawn] if drawn is not None else None
         if known is not None:
             return known
         found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)

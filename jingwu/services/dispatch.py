@@ -83,6 +83,9 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     if plan_only:
         limit = max(1, sum(need.values()))
     caps = set(need) | {itype.capability}
+    # With one capability asked for the plan only, every unit its search returns fills the plan:
+    # the routes are drawn in that search, not in a second question about the same units.
+    routes_now = routes and plan_only and len(caps) == 1 and set(need) == caps
     now = deps.clock()
     estimates: dict[Capability, list[TravelEstimate]] = defaultdict(list)
     for cap in sorted(caps, key=lambda c: c.value):
@@ -91,7 +94,8 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
             continue
         origins = [UnitOrigin(u.id, u.position) for u in pool if u.position is not None]
         estimates[cap] = deps.travel.estimate(inc.location, origins, want=max(limit, need.get(cap, 0)),
-                                              max_seconds=rules.recommendation_max_eta_s, at=now, routes=False)
+                                              max_seconds=rules.recommendation_max_eta_s, at=now,
+                                              routes=routes_now)
     ranked = rank(need, estimates, by_id, limit)
     if plan_only:
         ranked = [r for r in ranked if r.fills_plan]
@@ -102,12 +106,13 @@ def _with_routes(deps: Dependencies, ranked: list[Recommendation], by_id: dict[s
                  now: datetime) -> list[Recommendation]:
     """Routes drawn for the units kept in the answer only (each capability's search ranks more
     units than the answer keeps), in one more question the kept search answers."""
-    origins = [UnitOrigin(r.unit_id, pos) for r in ranked if (pos := by_id[r.unit_id].position) is not None]
+    origins = [UnitOrigin(r.unit_id, pos) for r in ranked
+               if r.route is None and (pos := by_id[r.unit_id].position) is not None]
     if not origins:
         return ranked
     drawn = deps.travel.estimate(inc.location, origins, want=len(origins), max_seconds=24 * 3600, at=now)
     route_of = {e.unit_id: e.route for e in drawn}
-    return [replace(r, route=route_of.get(r.unit_id)) for r in ranked]
+    return [r if r.route is not None else replace(r, route=route_of.get(r.unit_id)) for r in ranked]
 
 
 def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:

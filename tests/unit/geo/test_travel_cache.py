@@ -232,3 +232,10 @@ def test_a_repeated_question_gets_the_kept_answer_and_any_change_asks_afresh(and
         assert travel.answer_hits == 1, kw
     assert travel.estimate(incident, moved, **args)[0].unit_id == first[0].unit_id  # now standing there
     assert travel.answer_hits == 2
+    # asked with routes first, the same question without them is that answer with the routes left out
+    drawn = travel.estimate(incident, units, **{**args, "want": 6, "routes": True})
+    plain = travel.estimate(incident, units, **{**args, "want": 6})
+    assert travel.answer_hits == 3 and all(e.route is None for e in plain)
+    _same(plain, fresh.estimate(incident, units, **{**args, "want": 6}))
+    assert [(e.unit_id, e.eta_s, e.road_distance_m) for e in plain] == [
+        (e.unit_id, e.eta_s, e.road_distance_m) for e in drawn]
