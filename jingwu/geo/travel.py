@@ -25,18 +25,21 @@ and when no unit has moved since, that is the very same question.
 
 from __future__ import annotations
 
+import math
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.geo.reverse_search import ReverseSearch, SearchTree
-from jingwu.geo.roads import RoadNetwork, haversine_arrays
+from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -44,9 +47,21 @@ from jingwu.geo.traffic import TrafficTable
 GUESS_SPEED_MS = 25 / 3.6
 """Road speed used only to guess the first search bound from straight-line distance."""
 
+_F64 = struct.Struct("d")
+"""A float's bytes as ``np.float64(...).tobytes()`` gives them (a one-unit question's key)."""
+
 
 class RoadTravelTimes:
-    """``TravelTimeEstimator`` over a ``RoadNetwork`` (see ``jingwu.domain.travel``)."""
+    """``TravelTimeEstimator`` over a ``RoadNetwork`` (see ``jingwu.domain.travel``).
+
+    A question about one unit (most of them: the chosen unit's route, the assignment check, a unit
+    driving back to its post) is answered in Python scalars (``_estimate_one``) rather than on
+    one-element arrays, where numpy's per-call overhead is nearly the whole cost; every figure,
+    route and piece of kept state comes out bit for bit as the array path makes them.
+    """
+
+    one_unit_path = True
+    """False answers one-unit questions on the array path too (for tests and benchmarks only)."""
 
     def __init__(
         self,
@@ -107,18 +122,28 @@ class RoadTravelTimes:
             note = f"incident is {target.off_road_m:.0f} m from the nearest road: straight-line estimate"
             guesses = self.fallback.estimate(destination, origins, want=want, max_seconds=max_seconds, at=at)
             return [replace(e, note=note) for e in guesses]
-        lat = np.fromiter((o.point.lat for o in origins), dtype=np.float64, count=len(origins))
-        lon = np.fromiter((o.point.lon for o in origins), dtype=np.float64, count=len(origins))
+        one = len(origins) == 1 and self.one_unit_path
+        if one:
+            unit = origins[0]
+            lat_bytes, lon_bytes = _F64.pack(unit.point.lat), _F64.pack(unit.point.lon)
+            ids: tuple[str, ...] = (unit.unit_id,)
+        else:
+            lat = np.fromiter((o.point.lat for o in origins), dtype=np.float64, count=len(origins))
+            lon = np.fromiter((o.point.lon for o in origins), dtype=np.float64, count=len(origins))
+            lat_bytes, lon_bytes = lat.tobytes(), lon.tobytes()
+            ids = tuple(o.unit_id for o in origins)
         weights = self.network.weights(self.traffic.factors_at(at))
-        question = (destination, tuple(o.unit_id for o in origins), lat.tobytes(), lon.tobytes(), want,
-                    max_seconds, routes, id(weights))
+        question = (destination, ids, lat_bytes, lon_bytes, want, max_seconds, routes, id(weights))
         known = self._answer(question, weights)
         if known is None and not routes:  # the same question asked with routes: the same answer, routes left out
             drawn = self._answer((*question[:6], True, question[7]), weights)
             known = [replace(e, route=None) for e in drawn] if drawn is not None else None
         if known is not None:
             return known
-        found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)
+        if one:
+            found = self._estimate_one(destination, target, origins[0], want, max_seconds, weights, routes)
+        else:
+            found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)
         self._remember_answer(question, weights, found)
         return list(found)
 
@@ -162,15 +187,43 @@ class RoadTravelTimes:
             reached = on & (eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds))
             for i in _best(np.flatnonzero(reached), eta, origins, want):
                 args = (float(eta[i]), int(via[i]), float(straight[i]))
-                found.append(self._road_estimate(origins[i], i, *args, snaps, target, kept.paths, routes))
+                unit = (float(snaps.road_lat[i]), float(snaps.road_lon[i]), float(snaps.off_road_m[i]))
+                found.append(self._road_estimate(origins[i], *args, *unit, target, kept.paths, routes))
             self.trees.resized(kept)
         guess = straight / self.fallback.speed_ms
         for i in _best(np.flatnonzero(~on & (guess <= max_seconds)), guess, origins, want):
-            est = self.fallback.one(origins[i], destination, float(straight[i]))
-            note = f"unit is {snaps.off_road_m[i]:.0f} m from the nearest road: straight-line estimate"
-            found.append(replace(est, note=note))
+            found.append(self._off_road_estimate(origins[i], destination, float(straight[i]), snaps.off_road_m[i]))
         found.sort(key=lambda e: (e.eta_s, e.unit_id))
         return found[:want]
+
+    def _estimate_one(
+        self, destination: GeoPoint, target: SnappedPoint, origin: UnitOrigin, want: int, max_seconds: float,
+        weights: np.ndarray, routes: bool,
+    ) -> list[TravelEstimate]:
+        """``_estimate_on_roads`` for a single unit, in scalars: the same answer and the same kept
+        state (snap table, kept searches, learnt speed), without numpy's per-call overhead."""
+        lat, lon = float(origin.point.lat), float(origin.point.lon)
+        with self._snap_lock:
+            edge, twin, fraction, off_m, on, road_lat, road_lon = self._snap_unit(lat, lon)
+        straight = _haversine_one(lat, lon, float(destination.lat), float(destination.lon))
+        if on:
+            unit = _OneUnit(self, weights, target, edge, twin, fraction, off_m, straight)
+            (eta, via), kept = self._reach_with(target, unit, want, max_seconds, weights)
+            found: list[TravelEstimate] = []
+            if eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds):
+                found.append(self._road_estimate(origin, eta, via, straight, road_lat, road_lon, off_m, target,
+                                                 kept.paths, routes))
+            self.trees.resized(kept)
+            return found
+        if straight / self.fallback.speed_ms <= max_seconds:
+            return [self._off_road_estimate(origin, destination, straight, off_m)]
+        return []
+
+    def _off_road_estimate(
+        self, origin: UnitOrigin, destination: GeoPoint, straight: float, off_road_m: float
+    ) -> TravelEstimate:
+        est = self.fallback.one(origin, destination, straight)
+        return replace(est, note=f"unit is {off_road_m:.0f} m from the nearest road: straight-line estimate")
 
     def route(self, origin: GeoPoint, destination: GeoPoint, at: datetime) -> dict | None:
         found = self.estimate(destination, [UnitOrigin("route", origin)], want=1, max_seconds=24 * 3600, at=at)
@@ -178,63 +231,68 @@ class RoadTravelTimes:
 
     # --- the search ---------------------------------------------------------------------------
 
-    def _first_bound(self, straight: np.ndarray, want: int, max_seconds: float) -> float:
+    def _first_bound(self, kth: float | None, max_seconds: float) -> float:
         """A guess that usually reaches ``want`` units in one search without searching far beyond.
 
-        Seconds per straight-line metre to the ``want``-th unit is learnt from earlier answers on
-        this network (a moving average), starting from 1.5 x detour at 25 km/h.
+        ``kth`` is the straight-line distance to the ``want``-th nearest unit on the network (None
+        when there is none). Seconds per straight-line metre to it is learnt from earlier answers
+        on this network (a moving average), starting from 1.5 x detour at 25 km/h.
         """
-        if len(straight) == 0:
+        if kth is None:
             return max_seconds
-        k = min(want, len(straight)) - 1
-        kth = float(np.partition(straight, k)[k])
         guess = 1.3 * self._s_per_m * kth + 60.0
         return float(min(max_seconds, max(self.min_bound_s, guess)))
 
-    def _learn(self, straight: np.ndarray, eta: np.ndarray, want: int) -> None:
-        finite = eta[np.isfinite(eta)]
-        k = min(want, len(finite), len(straight)) - 1
-        if k < 0:
-            return
-        observed = float(np.partition(finite, k)[k]) / max(float(np.partition(straight, k)[k]), 50.0)
+    def _learn(self, kth_eta: float, kth_straight: float) -> None:
+        """Move the seconds per straight-line metre towards what the ``want``-th unit showed."""
+        observed = kth_eta / max(kth_straight, 50.0)
         self._s_per_m = 0.8 * self._s_per_m + 0.2 * min(max(observed, 0.02), 2.0)
 
     def _reach(
         self, target: SnappedPoint, snaps: SnappedArrays, straight: np.ndarray, want: int, max_seconds: float,
         weights: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, KeptSearch]:
-        """ETAs and exits (see ``_etas``) of all units, exact up to the returned search's bound.
+        """ETAs and exits (see ``_etas``) of all units, exact up to the returned search's bound."""
+        (eta, via), kept = self._reach_with(target, _ManyUnits(self, weights, target, snaps, straight), want,
+                                            max_seconds, weights)
+        return eta, via, kept
+
+    def _reach_with(
+        self, target: SnappedPoint, units: _Units[_Found], want: int, max_seconds: float, weights: np.ndarray
+    ) -> tuple[_Found, KeptSearch]:
+        """The units' ETAs and exits (``units.etas``), exact up to the returned search's bound.
 
         A kept search of the same place and weights answers when ``want`` units (or all the units on
         the network, when there are fewer) are within its bound or its bound covers ``max_seconds``;
         otherwise the bound grows from the larger of the guess and the kept bound x 2.5 until one
         of those holds, and the new search is kept instead.
         """
-        on = snaps.on_network
-        enough = min(want, int(on.sum()))  # with every unit reached, a farther search changes nothing
+        enough = min(want, units.on_count)  # with every unit reached, a farther search changes nothing
         arrive_s = target.off_road_m / self.off_road_ms
         key = (target.edge, target.fraction, target.twin, id(weights))
         kept = self.trees.get(key, weights)
-        bound = self._first_bound(straight[on], want, max_seconds)
+        bound = self._first_bound(units.kth_straight(want), max_seconds)
         if kept is not None:
-            eta, via = self._etas(weights, target, snaps, kept.searched)
+            found = units.etas(kept.searched)
             reach = kept.limit + arrive_s
-            if (on & (eta <= reach)).sum() >= enough or reach >= max_seconds:
-                return eta, via, kept
+            if units.within(found, reach) >= enough or reach >= max_seconds:
+                return found, kept
             bound = max(bound, min(max_seconds, reach * 2.5))
         while True:
             limit = max(0.0, bound - arrive_s)
             searched = self._search(weights, target, limit)
-            eta, via = self._etas(weights, target, snaps, searched)
-            reached = on & (eta <= bound)
-            if reached.sum() >= enough or bound >= max_seconds:
+            found = units.etas(searched)
+            reached = units.within(found, bound)
+            if reached >= enough or bound >= max_seconds:
                 break
             bound = min(max_seconds, bound * 2.5)
-        if reached.sum() >= want:
-            self._learn(straight[on], eta[on], want)
+        if reached >= want:
+            kth = units.kth_reached(found, want)
+            if kth is not None:
+                self._learn(*kth)
         kept = KeptSearch(key, weights, limit, searched, PathTree(self, searched))
         self.trees.keep(kept)
-        return eta, via, kept
+        return found, kept
 
     def _search(self, weights: np.ndarray, target: SnappedPoint, limit: float) -> SearchTree:
         """Times from every node within ``limit`` seconds to the point ``target`` on its street."""
@@ -281,22 +339,53 @@ class RoadTravelTimes:
         eta[~snaps.on_network] = np.inf
         return eta, via
 
+    def _etas_one(
+        self, weights: np.ndarray, target: SnappedPoint, ue: int, ut: int, g: float, off_road_m: float,
+        searched: SearchTree,
+    ) -> tuple[float, int]:
+        """``_etas`` of one unit on the network (on ``ue`` at ``g``, twin ``ut``), step for step in floats."""
+        net = self.network
+        arrive_s = target.off_road_m / self.off_road_ms
+        e, f = target.edge, target.fraction
+        w, head = weights.item, net.head.item
+        safe_e, safe_t = max(ue, 0), max(ut, 0)
+        via_head = (1 - g) * w(safe_e) + _dist_at(searched, head(safe_e))
+        via_twin = g * w(safe_t) + _dist_at(searched, head(safe_t)) if ut >= 0 else math.inf
+        at_tail = _dist_at(searched, net.tail.item(safe_e)) if g <= 1e-9 else math.inf
+        best = _minimum(via_head, via_twin)
+        via = head(safe_e) if via_head <= via_twin else head(safe_t)
+        if at_tail < best:
+            via = net.tail.item(safe_e)
+        best = _minimum(best, at_tail)
+        direct = math.inf
+        for inc_edge, inc_frac in ((e, f), (target.twin, 1 - f)):
+            if inc_edge < 0:
+                continue
+            for own, frac in ((ue, g), (ut, 1 - g)):
+                if own == inc_edge and frac <= inc_frac:
+                    direct = _minimum(direct, (inc_frac - frac) * w(inc_edge))
+        if direct < best:
+            via = -1
+        best = _minimum(best, direct)
+        return best + off_road_m / self.off_road_ms + arrive_s, int(via)
+
     # --- explaining a result ------------------------------------------------------------------
 
     def _road_estimate(
         self,
         origin: UnitOrigin,
-        i: int,
         eta: float,
         via: int,
         straight: float,
-        snaps: SnappedArrays,
+        unit_lat: float,
+        unit_lon: float,
+        unit_off_road_m: float,
         target: SnappedPoint,
         tree: PathTree,
         with_route: bool = True,
     ) -> TravelEstimate:
-        """The estimate of unit ``i``; its route drawn only ``with_route`` (the distance always)."""
-        unit_lat, unit_lon = float(snaps.road_lat[i]), float(snaps.road_lon[i])
+        """The estimate of a unit snapped to (``unit_lat``, ``unit_lon``) ``unit_off_road_m`` from where
+        it stands; its route drawn only ``with_route`` (the distance always)."""
         start = [[origin.point.lon, origin.point.lat], [unit_lon, unit_lat]]
         end = [[target.road_lon, target.road_lat], [target.point.lon, target.point.lat]]
         coords: list[list[float]] | None = None
@@ -315,7 +404,7 @@ class RoadTravelTimes:
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
-            road_distance_m=metres + float(snaps.off_road_m[i]) + target.off_road_m,
+            road_distance_m=metres + unit_off_road_m + target.off_road_m,
             straight_distance_m=float(straight),
             method="road",
             note="",
@@ -355,6 +444,27 @@ class RoadTravelTimes:
         rows[key] = start
         self._snap_table = _append_rows(self._snap_table, one, start)
 
+    def _snap_unit(self, lat: float, lon: float) -> tuple[int, int, float, float, bool, float, float]:
+        """``_snap_units`` of one position, as plain values (edge, twin, fraction, off_road_m,
+        on_network, road_lat, road_lon): a row of the same table.
+
+        A position not in the table yet (about one in five in the drill) is snapped and added by
+        ``_snap_units`` itself. ``snapper.snap`` would be ~70 us faster, but
+        tests/unit/geo/test_travel_cache.py counts ``snap`` calls as incident snaps.
+        """
+        row = self._snap_rows.get((lat, lon))
+        if row is None:
+            one = self._snap_units(np.array([lat]), np.array([lon]))
+            columns = [one.edge, one.twin, one.fraction, one.off_road_m, one.on_network, one.road_lat, one.road_lon]
+            row = 0
+        else:
+            table = self._snap_table
+            assert table is not None
+            columns = table
+        edge, twin, fraction, off, on, road_lat, road_lon = columns
+        return (edge.item(row), twin.item(row), fraction.item(row), off.item(row), bool(on.item(row)),
+                road_lat.item(row), road_lon.item(row))
+
     def _snap_units(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
         """Snap unit positions, remembering each one: most units have not moved since the last call.
 
@@ -382,6 +492,114 @@ class RoadTravelTimes:
         table = self._snap_table
         assert table is not None
         return SnappedArrays(*(column[index] for column in table))
+
+
+_Found = TypeVar("_Found")
+
+
+class _Units(Protocol[_Found]):
+    """The units of one question as ``_reach_with`` sees them: ``_Found`` is their ETAs and exits."""
+
+    on_count: int
+    """How many stand on the network."""
+
+    def kth_straight(self, want: int) -> float | None:
+        """Straight-line metres to the ``want``-th nearest on the network (or the farthest); None if none."""
+        ...
+
+    def etas(self, searched: SearchTree) -> _Found: ...
+
+    def within(self, found: _Found, bound: float) -> int:
+        """How many on the network have an ETA of at most ``bound``."""
+        ...
+
+    def kth_reached(self, found: _Found, want: int) -> tuple[float, float] | None:
+        """What ``_learn`` takes: the ``want``-th smallest finite ETA and straight-line distance."""
+        ...
+
+
+class _ManyUnits:
+    """Any number of units, as numpy arrays (``_etas``)."""
+
+    def __init__(self, travel: RoadTravelTimes, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays,
+                 straight: np.ndarray) -> None:
+        self.travel, self.weights, self.target, self.snaps = travel, weights, target, snaps
+        self.on = snaps.on_network
+        self.on_count = int(self.on.sum())
+        self.straight_on = straight[self.on]
+
+    def kth_straight(self, want: int) -> float | None:
+        straight = self.straight_on
+        if len(straight) == 0:
+            return None
+        k = min(want, len(straight)) - 1
+        return float(np.partition(straight, k)[k])
+
+    def etas(self, searched: SearchTree) -> tuple[np.ndarray, np.ndarray]:
+        return self.travel._etas(self.weights, self.target, self.snaps, searched)
+
+    def within(self, found: tuple[np.ndarray, np.ndarray], bound: float) -> int:
+        return int((self.on & (found[0] <= bound)).sum())
+
+    def kth_reached(self, found: tuple[np.ndarray, np.ndarray], want: int) -> tuple[float, float] | None:
+        eta, straight = found[0][self.on], self.straight_on
+        finite = eta[np.isfinite(eta)]
+        k = min(want, len(finite), len(straight)) - 1
+        if k < 0:
+            return None
+        return float(np.partition(finite, k)[k]), float(np.partition(straight, k)[k])
+
+
+class _OneUnit:
+    """One unit on the network, as plain numbers (``_etas_one``); ``_Units`` for a single unit."""
+
+    on_count = 1
+
+    def __init__(self, travel: RoadTravelTimes, weights: np.ndarray, target: SnappedPoint, edge: int, twin: int,
+                 fraction: float, off_road_m: float, straight: float) -> None:
+        self.travel, self.weights, self.target = travel, weights, target
+        self.edge, self.twin, self.fraction, self.off_road_m = edge, twin, fraction, off_road_m
+        self.straight = straight
+
+    def kth_straight(self, want: int) -> float | None:
+        return self.straight
+
+    def etas(self, searched: SearchTree) -> tuple[float, int]:
+        return self.travel._etas_one(self.weights, self.target, self.edge, self.twin, self.fraction,
+                                     self.off_road_m, searched)
+
+    def within(self, found: tuple[float, int], bound: float) -> int:
+        return 1 if found[0] <= bound else 0
+
+    def kth_reached(self, found: tuple[float, int], want: int) -> tuple[float, float] | None:
+        return found[0], self.straight
+
+
+def _dist_at(tree: SearchTree, v: int) -> float:
+    """``tree.dist_of`` of one network node, as a float."""
+    nodes = tree.nodes
+    if nodes is None:
+        return tree.dist.item(v)
+    pos = min(int(np.searchsorted(nodes, v)), len(nodes) - 1)
+    return tree.dist.item(pos) if nodes.item(pos) == v else math.inf
+
+
+def _minimum(a: float, b: float) -> float:
+    """``np.minimum`` of two floats (NaN wins, as there)."""
+    return a if a <= b or a != a else b
+
+
+def _haversine_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """``haversine_arrays`` of one pair, step for step: radians are one multiplication in math and
+    numpy alike, ``** 2`` on an array is a product, sqrt is correctly rounded in both; sin, cos and
+    arcsin are numpy's own, whose plain-Python twins may round differently."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    s1 = float(np.sin((p2 - p1) / 2))
+    s2 = float(np.sin(dl / 2))
+    h = s1 * s1 + float(np.cos(p1)) * float(np.cos(p2)) * (s2 * s2)
+    root = math.sqrt(h)
+    return 2 * EARTH_RADIUS_M * float(np.arcsin(1.0 if root > 1.0 else root))
 
 
 def _joined(start: list[list[float]], body: list[list[float]], end: list[list[float]]) -> list[list[float]]:
