@@ -18,9 +18,10 @@ when the screen reloads, again inside ``assign_unit``, then for one unit's route
 tree of each recent incident position is kept (``SearchCache``, least recently used dropped first)
 with the routes already walked in it: a question whose units fall within a kept tree's bound is
 answered without searching, with the same answer a fresh search gives. The last few hundred
-answers are kept too, by their whole question (place, each unit's id and position, want, bound,
-routes, traffic weights): ``assign_unit`` checks the recommendation the dispatcher was just shown,
-and when no unit has moved since, that is the very same question.
+answers are kept too, without their routes, by their whole question (place, each unit's id and
+position, want, bound, traffic weights): ``assign_unit`` checks, without routes, the
+recommendation the dispatcher was just shown, and when no unit has moved since, that is the very
+same question.
 """
 
 from __future__ import annotations
@@ -133,24 +134,26 @@ class RoadTravelTimes:
             lat_bytes, lon_bytes = lat.tobytes(), lon.tobytes()
             ids = tuple(o.unit_id for o in origins)
         weights = self.network.weights(self.traffic.factors_at(at))
-        question = (destination, ids, lat_bytes, lon_bytes, want, max_seconds, routes, id(weights))
-        known = self._answer(question, weights)
-        if known is None and not routes:  # the same question asked with routes: the same answer, routes left out
-            drawn = self._answer((*question[:6], True, question[7]), weights)
-            known = [replace(e, route=None) for e in drawn] if drawn is not None else None
-        if known is not None:
-            return known
+        question = (destination, ids, lat_bytes, lon_bytes, want, max_seconds, id(weights))
+        if not routes:
+            known = self._answer(question, weights)
+            if known is not None:
+                return known
         if one:
             found = self._estimate_one(destination, target, origins[0], want, max_seconds, weights, routes)
         else:
             found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)
-        self._remember_answer(question, weights, found)
+        self._remember_answer(question, weights, [replace(e, route=None) for e in found] if routes else found)
         return list(found)
 
     def _answer(self, question: tuple[object, ...], weights: np.ndarray) -> list[TravelEstimate] | None:
-        """The answer given to the very same question (same place, units where they were, want, bound,
-        routes and traffic weights), or None. Answers are exact, so a repeat gets the same one: the
-        dispatcher's assignment checks the recommendation it was just shown, a screen reloads."""
+        """The answer, without routes, given to the very same question (same place, units where they
+        were, want, bound and traffic weights), or None. Answers are exact, so a repeat gets the same
+        one: the dispatcher's assignment checks the recommendation it was just shown.
+
+        Only route-free answers are kept: a route is thousands of Python objects, and a few hundred
+        answers' routes made the server's full garbage collections long enough to show in the
+        intake benchmark's p99 (routes are kept in the search's ``PathTree`` as arrays instead)."""
         if not self.answers_kept:
             return None
         with self._places_lock:

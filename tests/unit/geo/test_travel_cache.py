@@ -62,10 +62,10 @@ def test_a_route_asked_after_the_recommendation_reuses_the_search(andorra):
     searches = travel.trees.misses
     again = travel.estimate(incident, units, want=10, max_seconds=3600, at=NIGHT)
     assert again == best and [e.route for e in again] == [e.route for e in best]
-    assert travel.answer_hits == 1  # the very same question: the same answer, not even the tree is read
+    assert travel.answer_hits == 0  # answers with routes are drawn again from the kept tree
     chosen = next(u for u in units if u.unit_id == best[0].unit_id)
     route = travel.route(chosen.point, incident, NIGHT)
-    assert travel.trees.misses == searches and travel.trees.hits == 1
+    assert travel.trees.misses == searches and travel.trees.hits == 2
     assert route == _fresh(andorra).route(chosen.point, incident, NIGHT)
 
 
@@ -208,8 +208,9 @@ def test_times_only_answers_match_the_full_ones(andorra):
 
 
 def test_a_repeated_question_gets_the_kept_answer_and_any_change_asks_afresh(andorra):
-    """The answer memo's key is the whole question: a unit that moved, another want, bound, routes
-    flag or traffic hour is a new question, answered as a fresh search would."""
+    """The answer memo's key is the whole question: a unit that moved, another want, bound or
+    traffic hour is a new question, answered as a fresh search would; a question with routes is
+    always drawn (routes are not kept in the memo)."""
     travel, fresh = RoadTravelTimes(andorra, traffic=TRAFFIC), _fresh(andorra)
     rng = np.random.default_rng(11)
     (incident,) = _near_roads(andorra, rng, 1)
