@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -57,6 +58,41 @@ def writer_turn(engine: Engine) -> Iterator[None]:
     finally:
         if got:
             lock.release()
+
+
+@contextmanager
+def checked_out(engine: Engine) -> Iterator[Connection]:
+    """A connection for one unit of work or read, its transaction ended when it is given back.
+
+    Usually a pooled connection, closed afterwards. An engine over one DBAPI connection (a
+    ``StaticPool``: the drill's in-memory database) keeps one ``Connection`` per thread open
+    instead: there is only the one DBAPI connection anyway, and checking it out of the pool and back
+    (events, reset, a ``Connection`` object) cost more than many of the drill's use cases do. The
+    kept connection hangs off the engine, so it goes when the engine goes."""
+    if not isinstance(engine.pool, StaticPool):
+        with engine.connect() as pooled:
+            yield pooled
+        return
+    local: threading.local | None = engine.__dict__.get("_jingwu_kept")
+    if local is None:
+        local = engine.__dict__.setdefault("_jingwu_kept", threading.local())
+    if getattr(local, "busy", False):  # nested in another use on this thread: its own connection
+        with engine.connect() as other:
+            yield other
+        return
+    kept: Connection | None = getattr(local, "conn", None)
+    conn = kept if kept is not None and not kept.closed else engine.connect()
+    local.conn = conn
+    local.busy = True
+    try:
+        yield conn
+    finally:
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.info.pop("begin_mode", None)
+        finally:
+            local.busy = False
 
 
 PING_AFTER_IDLE_S = 10.0

@@ -19,7 +19,7 @@ from jingwu.domain.events import Event
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement
-from jingwu.store.engine import is_sqlite, writer_turn
+from jingwu.store.engine import checked_out, is_sqlite, writer_turn
 from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
 
 _OUTBOX_COLUMNS = ("stream", "kind", "station_code", "payload", "created_at")
@@ -47,10 +47,16 @@ class UnitOfWork:
         return self
 
     def _open(self) -> None:
-        self.conn = self.engine.connect()
-        if is_sqlite(self.engine):
-            self.conn.info["begin_mode"] = "IMMEDIATE"
-        self._tx = self.conn.begin()
+        self._checkout = checked_out(self.engine)
+        self.conn = self._checkout.__enter__()
+        try:
+            if is_sqlite(self.engine):
+                self.conn.info["begin_mode"] = "IMMEDIATE"
+            self._tx = self.conn.begin()
+        except BaseException:
+            self.conn.info.pop("begin_mode", None)
+            self._checkout.__exit__(None, None, None)
+            raise
         lock = not is_sqlite(self.engine)
         self.incidents = IncidentRepository(self.conn, lock)
         self.units = UnitRepository(self.conn, lock)
@@ -65,7 +71,7 @@ class UnitOfWork:
         finally:
             try:
                 self.conn.info.pop("begin_mode", None)
-                self.conn.close()
+                self._checkout.__exit__(None, None, None)
             finally:
                 self._turn.__exit__(None, None, None)
 
@@ -116,7 +122,7 @@ class UnitOfWork:
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for read models (no write lock taken on SQLite)."""
-    with engine.connect() as conn:
+    with checked_out(engine) as conn:
         if is_sqlite(engine):
             conn.info["begin_mode"] = "DEFERRED"
         try:
