@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.config import Settings, get_settings
-from jingwu.services.demo import seed_andorra, staffed_units
+from jingwu.domain.errors import DomainError
+from jingwu.services.accounts import check_password_rules
+from jingwu.services.demo import DEMO_USERS, seed_andorra, staffed_units
 from jingwu.store import tables as t
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
@@ -74,6 +76,12 @@ def demo(
                 Path(f"{settings.data_dir / 'demo.db'}{suffix}").unlink(missing_ok=True)
     settings = settings.model_copy(update={"database_url": url})
     password = settings.demo_password or secrets.token_urlsafe(9) + "A1"
+    try:
+        for username in (*(name for name, _ in DEMO_USERS), "officer"):
+            check_password_rules(password, username)
+    except DomainError as e:
+        console.print(f"[red]JINGWU_DEMO_PASSWORD: {e.message}")
+        raise typer.Exit(2) from e
     engine = build_engine(url)
     with console.status("preparing the database…"):
         upgrade(engine)

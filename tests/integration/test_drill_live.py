@@ -137,3 +137,16 @@ def test_demo_comes_alive_without_any_manual_step(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_demo_refuses_a_weak_demo_password_by_name(tmp_path: Path) -> None:
+    """A JINGWU_DEMO_PASSWORD the account rules refuse is named in one line, before anything is
+    seeded or served, not a traceback from inside the seeding."""
+    env = {**os.environ, "JINGWU_DATA_DIR": str(tmp_path), "JINGWU_DEMO_PASSWORD": "short", "COLUMNS": "160"}
+    env.pop("JINGWU_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "jingwu", "demo", "--port", "8716", "--no-drill"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "JINGWU_DEMO_PASSWORD: password must have at least 12 characters" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "demo.db").exists()
