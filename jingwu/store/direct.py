@@ -286,10 +286,9 @@ class DirectStatement:
         self._last = (dialect, plan)
         return plan
 
-    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
-        """Run a statement that returns no rows; returns the number of rows it changed."""
-        # Each of execute, first and all runs its steps itself (begin as Connection.execute would,
-        # so reads see one snapshot; bind; execute; convert): one call less on the hottest paths.
+    def _prepared(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[Dialect, _Plan, Any]:
+        """Begin as ``Connection.execute`` would (so reads see one snapshot), pick the dialect's plan
+        and bind the parameters (``StatementError`` when a type refuses one)."""
         if not conn.in_transaction():
             conn.begin()
         dialect = conn.dialect
@@ -298,75 +297,38 @@ class DirectStatement:
             plan = self.plan(dialect)
         given = params or {}
         try:
-            args = plan.bind(given)
+            return dialect, plan, plan.bind(given)
         except Exception as e:
             raise _refused(plan, given, e) from e
+
+    def _run(self, conn: Connection, params: Mapping[str, Any] | None,
+             take: Callable[[Any, Dialect, _Plan], Any]) -> Any:
+        """Execute on the connection's DBAPI cursor and ``take`` the result from it; database errors
+        are raised as SQLAlchemy's."""
+        dialect, plan, args = self._prepared(conn, params)
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cur.execute(plan.sql, args)
-            return cur.rowcount  # type: ignore[no-any-return]
+            return take(cur, dialect, plan)
         except plan.dbapi_error as e:
             raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
         finally:
             cur.close()
 
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run a statement that returns no rows; returns the number of rows it changed."""
+        return self._run(conn, params, _rowcount)  # type: ignore[no-any-return]
+
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        if not conn.in_transaction():
-            conn.begin()
-        dialect = conn.dialect
-        last_dialect, plan = self._last
-        if last_dialect is not dialect or plan is None:
-            plan = self.plan(dialect)
-        given = params or {}
-        try:
-            args = plan.bind(given)
-        except Exception as e:
-            raise _refused(plan, given, e) from e
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cur.execute(plan.sql, args)
-            one = cur.fetchone()
-            if one is None:
-                return None
-            convert_row = plan.convert_row
-            if convert_row is None:
-                convert_row = plan.row_converter(dialect, cur.description)
-            return convert_row(one)
-        except plan.dbapi_error as e:
-            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
-        finally:
-            cur.close()
+        return self._run(conn, params, _first_row)  # type: ignore[no-any-return]
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None, *,
             memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
         """All rows; with ``memo``, rows seen before are not converted again (see ``RowMemo``)."""
-        if not conn.in_transaction():
-            conn.begin()
-        dialect = conn.dialect
-        last_dialect, plan = self._last
-        if last_dialect is not dialect or plan is None:
-            plan = self.plan(dialect)
-        given = params or {}
-        try:
-            args = plan.bind(given)
-        except Exception as e:
-            raise _refused(plan, given, e) from e
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cur.execute(plan.sql, args)
-            raw = cur.fetchall()
-            if not raw:
-                return []
-            convert_row = plan.convert_row
-            if convert_row is None:
-                convert_row = plan.row_converter(dialect, cur.description)
-            if memo is not None:
-                return memo.convert(dialect, raw, convert_row)
-            return _convert(raw, convert_row)
-        except plan.dbapi_error as e:
-            raise exc.DBAPIError.instance(plan.sql, args, e, plan.dbapi_error, dialect=dialect) from e
-        finally:
-            cur.close()
+        if memo is None:
+            return self._run(conn, params, _all_rows)  # type: ignore[no-any-return]
+        return self._run(  # type: ignore[no-any-return]
+            conn, params, lambda cur, dialect, plan: _all_rows(cur, dialect, plan, memo))
 
     def executemany(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run the statement once per row in one DBAPI call (order kept: rows get ascending keys)."""
@@ -384,6 +346,28 @@ class DirectStatement:
                                           ismulti=True) from e
         finally:
             cur.close()
+
+
+def _rowcount(cur: Any, _dialect: Dialect, _plan: _Plan) -> int:
+    return cur.rowcount  # type: ignore[no-any-return]
+
+
+def _converter(cur: Any, dialect: Dialect, plan: _Plan) -> RowConverter:
+    convert_row = plan.convert_row
+    return convert_row if convert_row is not None else plan.row_converter(dialect, cur.description)
+
+
+def _first_row(cur: Any, dialect: Dialect, plan: _Plan) -> tuple[Any, ...] | None:
+    one = cur.fetchone()
+    return None if one is None else _converter(cur, dialect, plan)(one)
+
+
+def _all_rows(cur: Any, dialect: Dialect, plan: _Plan, memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
+    raw = cur.fetchall()
+    if not raw:
+        return []
+    convert_row = _converter(cur, dialect, plan)
+    return memo.convert(dialect, raw, convert_row) if memo is not None else _convert(raw, convert_row)
 
 
 _INSERTS: dict[tuple[Table, tuple[str, ...]], tuple[DirectStatement, list[tuple[str, Any]]]] = {}
