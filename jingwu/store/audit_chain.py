@@ -54,34 +54,23 @@ def _is_plain(value: Any, depth: int = 0) -> bool:
     """
     tp = type(value)
     if tp is dict:
-        for k, v in value.items():
-            if type(k) is not str:
+        if any(type(k) is not str for k in value):
+            return False
+        items: Iterable[Any] = value.values()
+    elif tp is list:
+        items = value
+    else:
+        return tp is str or tp is int or tp is bool or value is None or (tp is float and isfinite(value))
+    for v in items:
+        vt = type(v)
+        if vt is str or vt is int or vt is bool or v is None:
+            continue
+        if vt is float:
+            if not isfinite(v):
                 return False
-            vt = type(v)
-            if vt is str or vt is int or vt is bool or v is None:
-                continue
-            if vt is float:
-                if not isfinite(v):
-                    return False
-            elif depth >= _MAX_DEPTH or not _is_plain(v, depth + 1):
-                return False
-        return True
-    if tp is list:
-        for v in value:
-            vt = type(v)
-            if vt is str or vt is int or vt is bool or v is None:
-                continue
-            if vt is float:
-                if not isfinite(v):
-                    return False
-            elif depth >= _MAX_DEPTH or not _is_plain(v, depth + 1):
-                return False
-        return True
-    if tp is str or tp is int or tp is bool or value is None:
-        return True
-    if tp is float:
-        return isfinite(value)
-    return False
+        elif depth >= _MAX_DEPTH or not _is_plain(v, depth + 1):
+            return False
+    return True
 
 
 def _plain(value: Any) -> Any:
