@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -138,6 +139,20 @@ def haversine_arrays(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2:
     dl = np.radians(lon2 - lon1)
     h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
+def haversine_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """``haversine_arrays`` of one pair, bit for bit, without the cost of arrays (the one-point snap,
+    the one-unit travel question): radians are one multiplication in math and numpy alike, ``** 2``
+    on an array is a product, sqrt is correctly rounded in both; sin, cos and arcsin are numpy's
+    own, whose plain-Python twins may round differently."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    s1 = float(np.sin((p2 - p1) / 2))
+    s2 = float(np.sin(dl / 2))
+    h = s1 * s1 + float(np.cos(p1)) * float(np.cos(p2)) * (s2 * s2)
+    root = math.sqrt(h)
+    return 2 * EARTH_RADIUS_M * float(np.arcsin(1.0 if root > 1.0 else root))
 
 
 def class_id(highway: str) -> int:

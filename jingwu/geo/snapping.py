@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from jingwu.domain.geography import GeoPoint
-from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
+from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays, haversine_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +126,7 @@ class RoadSnapper:
         lat_t, lon_t = float(net.lat[tail]), float(net.lon[tail])
         road_lat = lat_t + best_t * (float(net.lat[head]) - lat_t)
         road_lon = lon_t + best_t * (float(net.lon[head]) - lon_t)
-        # haversine_arrays, step for step: radians are one multiplication in both math and numpy,
-        # ``** 2`` on an array is numpy's square (x * x), sqrt is correctly rounded in both
-        p1, p2 = math.radians(lat), math.radians(road_lat)
-        dl = math.radians(road_lon - lon)
-        s1 = float(np.sin((p2 - p1) / 2))
-        s2 = float(np.sin(dl / 2))
-        h = s1 * s1 + float(np.cos(p1)) * float(np.cos(p2)) * (s2 * s2)
-        root = math.sqrt(h)
-        off = 2 * EARTH_RADIUS_M * float(np.arcsin(1.0 if root > 1.0 else root))
+        off = haversine_one(lat, lon, road_lat, road_lon)
         return SnappedPoint(
             point=point,
             edge=e,

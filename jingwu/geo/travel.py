@@ -40,7 +40,7 @@ import numpy as np
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.geo.reverse_search import ReverseSearch, SearchTree
-from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays
+from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -208,7 +208,7 @@ class RoadTravelTimes:
         lat, lon = float(origin.point.lat), float(origin.point.lon)
         with self._snap_lock:
             edge, twin, fraction, off_m, on, road_lat, road_lon = self._snap_unit(lat, lon)
-        straight = _haversine_one(lat, lon, float(destination.lat), float(destination.lon))
+        straight = haversine_one(lat, lon, float(destination.lat), float(destination.lon))
         if on:
             unit = _OneUnit(self, weights, target, edge, twin, fraction, off_m, straight)
             (eta, via), kept = self._reach_with(target, unit, want, max_seconds, weights)
@@ -590,19 +590,6 @@ def _dist_at(tree: SearchTree, v: int) -> float:
 def _minimum(a: float, b: float) -> float:
     """``np.minimum`` of two floats (NaN wins, as there)."""
     return a if a <= b or a != a else b
-
-
-def _haversine_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """``haversine_arrays`` of one pair, step for step: radians are one multiplication in math and
-    numpy alike, ``** 2`` on an array is a product, sqrt is correctly rounded in both; sin, cos and
-    arcsin are numpy's own, whose plain-Python twins may round differently."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    s1 = float(np.sin((p2 - p1) / 2))
-    s2 = float(np.sin(dl / 2))
-    h = s1 * s1 + float(np.cos(p1)) * float(np.cos(p2)) * (s2 * s2)
-    root = math.sqrt(h)
-    return 2 * EARTH_RADIUS_M * float(np.arcsin(1.0 if root > 1.0 else root))
 
 
 def _joined(start: list[list[float]], body: list[list[float]], end: list[list[float]]) -> list[list[float]]:
