@@ -14,6 +14,7 @@ import random
 import secrets
 import sqlite3
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +45,7 @@ from jingwu.sim.desk import ServiceDesk, UnitInfo
 from jingwu.sim.engine import Scheduler
 from jingwu.store import migrate
 from jingwu.store import tables as t
-from jingwu.store.engine import build_engine, sqlite_begin
+from jingwu.store.engine import build_engine, close_kept, sqlite_begin
 
 Travel = Literal["road", "straight"]
 DRILL_ADMIN = Actor(username="drill.admin", role=Role.ADMIN, org_code="", scope=None)
@@ -122,6 +123,7 @@ class World:
         return self.deps.org
 
     def close(self) -> None:
+        close_kept(self.engine)
         self.engine.dispose()
 
 
@@ -166,6 +168,9 @@ def build_world(settings: Settings, *, start: datetime, units: int | None = None
         size_fleet(deps, desk, units, seed)
     timings["fleet"] = time.perf_counter() - t0
     world = World(engine, deps, desk, sched, desk.units(), network, osm, travel, timings)
+    # The store keeps a connection checked out for the drill's thread (``checked_out``), which holds
+    # the engine and its in-memory database until it is closed: a world dropped unclosed closes it.
+    weakref.finalize(world, close_kept, engine)
     desk.timer.reset()
     return world
 

@@ -67,23 +67,25 @@ def checked_out(engine: Engine) -> Iterator[Connection]:
     Usually a pooled connection, closed afterwards. An engine over one DBAPI connection (a
     ``StaticPool``: the drill's in-memory database) keeps one ``Connection`` per thread open
     instead: there is only the one DBAPI connection anyway, and checking it out of the pool and back
-    (events, reset, a ``Connection`` object) cost more than many of the drill's use cases do. The
-    kept connection hangs off the engine, so it goes when the engine goes."""
+    (events, reset, a ``Connection`` object) cost more than many of the drill's use cases do. A kept
+    connection stays checked out, and SQLAlchemy holds checked-out connections (and through the
+    pool's listeners, the engine) until they are closed: whoever made the engine calls
+    ``close_kept`` when done with it."""
     if not isinstance(engine.pool, StaticPool):
         with engine.connect() as pooled:
             yield pooled
         return
-    local: threading.local | None = engine.__dict__.get("_jingwu_kept")
-    if local is None:
-        local = engine.__dict__.setdefault("_jingwu_kept", threading.local())
-    if getattr(local, "busy", False):  # nested in another use on this thread: its own connection
+    kept: dict[int, _Kept] = engine.__dict__.setdefault("_jingwu_kept", {})
+    me = threading.get_ident()
+    mine = kept.get(me)
+    if mine is not None and mine.busy:  # nested in another use on this thread: its own connection
         with engine.connect() as other:
             yield other
         return
-    kept: Connection | None = getattr(local, "conn", None)
-    conn = kept if kept is not None and not kept.closed else engine.connect()
-    local.conn = conn
-    local.busy = True
+    if mine is None or mine.conn.closed:
+        mine = kept[me] = _Kept(engine.connect())
+    conn = mine.conn
+    mine.busy = True
     try:
         yield conn
     finally:
@@ -92,7 +94,25 @@ def checked_out(engine: Engine) -> Iterator[Connection]:
                 conn.rollback()
             conn.info.pop("begin_mode", None)
         finally:
-            local.busy = False
+            mine.busy = False
+
+
+def close_kept(engine: Engine) -> None:
+    """Close the connections ``checked_out`` kept for ``engine`` (every thread's), so the engine
+    and its pool can go; a later use opens a new one."""
+    kept: dict[int, _Kept] = engine.__dict__.pop("_jingwu_kept", {})
+    for one in kept.values():
+        one.conn.close()
+
+
+class _Kept:
+    """A thread's kept connection and whether a use has it now."""
+
+    __slots__ = ("busy", "conn")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.busy = False
 
 
 PING_AFTER_IDLE_S = 10.0

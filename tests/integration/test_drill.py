@@ -3,14 +3,16 @@ report, the database agreeing with it, and `jingwu drill` writing its JSON and c
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from jingwu.config import Settings
 from jingwu.sim.runner import DrillResult, DrillSpec, run_fast
@@ -138,3 +140,17 @@ def test_same_seed_same_figures_in_another_process(tmp_path: Path, settings: Set
         reports.append(_figures(json.loads(out.read_text())))
     assert reports[0]["calls"] > 100
     assert reports[1] == reports[0] and reports[2] == reports[0]
+
+
+def test_a_world_dropped_unclosed_lets_its_database_go(settings: Settings) -> None:
+    """The store keeps the drill's connection checked out between use cases; a world nobody closed
+    still gives it back when it is dropped, so its engine and in-memory database are freed."""
+
+    def drilled() -> weakref.ref[Engine]:
+        out = run_fast(settings, DrillSpec(hours=0.2, calls_per_day=600, seed=4, travel="straight"))
+        assert out.report["calls"] > 0
+        return weakref.ref(out.world.engine)
+
+    gone = drilled()
+    gc.collect()
+    assert gone() is None

@@ -3,14 +3,16 @@ one closed after each use elsewhere; either way each use ends its transaction.""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
 from jingwu.sim.world import memory_engine
-from jingwu.store.engine import build_engine, checked_out
+from jingwu.store.engine import build_engine, checked_out, close_kept
 from jingwu.store.unit_of_work import UnitOfWork, read_connection
 
 
@@ -69,3 +71,24 @@ def test_a_pooled_engine_closes_each_connection(tmp_path: Path) -> None:
         assert b is not a
     assert a.closed and b.closed
     engine.dispose()
+
+
+def test_closing_the_kept_connections_lets_the_engine_go() -> None:
+    """A kept connection stays checked out, and SQLAlchemy holds checked-out connections (and through
+    the pool's listeners, the engine): ``close_kept`` gives them back, so the engine and its
+    in-memory database can be collected."""
+
+    def used_and_closed() -> weakref.ref[Engine]:
+        _raw, engine = _memory()
+        with read_connection(engine) as conn:
+            conn.execute(text("SELECT 1"))
+        close_kept(engine)
+        with checked_out(engine) as again:  # usable after: a new kept connection
+            again.execute(text("SELECT 1"))
+        close_kept(engine)
+        engine.dispose()
+        return weakref.ref(engine)
+
+    gone = used_and_closed()
+    gc.collect()
+    assert gone() is None
