@@ -254,8 +254,6 @@ def build_network(
     degree = np.bincount(und // n, minlength=n) + np.bincount(und % n, minlength=n)
     penalty = np.where(degree[head] >= 3, settings.junction_penalty_s, 0.0)
 
-    fwd_indptr, fwd_edges = _csr(tail, n)
-    rev_indptr, rev_edges = _csr(head, n)
     report = BuildReport(
         source=source,
         sha256=sha256,
@@ -265,6 +263,21 @@ def build_network(
         dropped_nodes=int((~in_main).sum()),
         build_s=round(time.perf_counter() - started, 3),
     )
+    return network_of(lat, lon, tail, head, metres, seconds, report, penalty_s=penalty, road_class=road_class,
+                      name_id=name_id, names=names, places=places)
+
+
+def network_of(
+    lat: np.ndarray, lon: np.ndarray, tail: np.ndarray, head: np.ndarray, metres: np.ndarray, seconds: np.ndarray,
+    report: BuildReport, *, penalty_s: np.ndarray | None = None, road_class: np.ndarray | None = None,
+    name_id: np.ndarray | None = None, names: tuple[str, ...] = (), places: tuple[NamedPlace, ...] = (),
+) -> RoadNetwork:
+    """A network of these nodes and directed edges as they are (no cleaning: ``network_from_osm``
+    does that first), with its adjacency in both directions derived here. Unset: no junction
+    penalties, road class 0, no street names (hand-made networks in tests)."""
+    n, m = len(lat), len(tail)
+    fwd_indptr, fwd_edges = _csr(tail, n)
+    rev_indptr, rev_edges = _csr(head, n)
     return RoadNetwork(
         lat=np.ascontiguousarray(lat, dtype=np.float64),
         lon=np.ascontiguousarray(lon, dtype=np.float64),
@@ -272,9 +285,9 @@ def build_network(
         head=head.astype(np.int32),
         metres=metres.astype(np.float64),
         seconds=seconds.astype(np.float64),
-        penalty_s=penalty.astype(np.float64),
-        road_class=road_class.astype(np.int8),
-        name_id=name_id.astype(np.int32),
+        penalty_s=(penalty_s if penalty_s is not None else np.zeros(m)).astype(np.float64),
+        road_class=(road_class if road_class is not None else np.zeros(m)).astype(np.int8),
+        name_id=(name_id if name_id is not None else np.full(m, -1)).astype(np.int32),
         names=names,
         places=places,
         fwd_indptr=fwd_indptr,

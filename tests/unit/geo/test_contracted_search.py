@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jingwu.geo.reverse_search import ReverseSearch, SearchTree
-from jingwu.geo.roads import BuildReport, RoadNetwork
+from jingwu.geo.roads import BuildReport, RoadNetwork, network_of
 
 RTOL, ATOL = 1e-9, 1e-6
 
@@ -23,35 +23,9 @@ def _network(n: int, edges: list[tuple[int, int, float]]) -> RoadNetwork:
     tail = np.array([u for u, _, _ in edges], dtype=np.int32)
     head = np.array([v for _, v, _ in edges], dtype=np.int32)
     seconds = np.array([s for _, _, s in edges], dtype=np.float64)
-    m = len(edges)
-
-    def csr(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(rows, kind="stable").astype(np.int32)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        return indptr, order
-
-    fwd_indptr, fwd_edges = csr(tail)
-    rev_indptr, rev_edges = csr(head)
     angle = np.arange(n) * 0.7
-    return RoadNetwork(
-        lat=42.5 + 0.001 * np.sin(angle),
-        lon=1.5 + 0.001 * np.cos(angle),
-        tail=tail,
-        head=head,
-        metres=seconds * 10,
-        seconds=seconds,
-        penalty_s=np.zeros(m),
-        road_class=np.zeros(m, dtype=np.int8),
-        name_id=np.full(m, -1, dtype=np.int32),
-        names=(),
-        places=(),
-        fwd_indptr=fwd_indptr,
-        fwd_edges=fwd_edges,
-        rev_indptr=rev_indptr,
-        rev_edges=rev_edges,
-        report=BuildReport("test", "", n, m, 0, 0, 0.0),
-    )
+    return network_of(42.5 + 0.001 * np.sin(angle), 1.5 + 0.001 * np.cos(angle), tail, head, seconds * 10, seconds,
+                      BuildReport("test", "", n, len(edges), 0, 0, 0.0))
 
 
 def _both(pairs: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jingwu.domain.geography import GeoPoint
-from jingwu.geo.roads import BuildReport, RoadNetwork
+from jingwu.geo.roads import BuildReport, RoadNetwork, network_of
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 
 METRES_PER_DEGREE = 111_195.0
@@ -157,32 +157,8 @@ def _network(lat: list[float], lon: list[float], edges: list[tuple[int, int]]) -
     n, m = len(lat), len(edges)
     tail = np.array([u for u, _ in edges], dtype=np.int32)
     head = np.array([v for _, v in edges], dtype=np.int32)
-
-    def csr(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        return indptr, np.argsort(rows, kind="stable").astype(np.int32)
-
-    fwd_indptr, fwd_edges = csr(tail)
-    rev_indptr, rev_edges = csr(head)
-    return RoadNetwork(
-        lat=np.array(lat),
-        lon=np.array(lon),
-        tail=tail,
-        head=head,
-        metres=np.full(m, 100.0),
-        seconds=np.full(m, 10.0),
-        penalty_s=np.zeros(m),
-        road_class=np.zeros(m, dtype=np.int8),
-        name_id=np.full(m, -1, dtype=np.int32),
-        names=(),
-        places=(),
-        fwd_indptr=fwd_indptr,
-        fwd_edges=fwd_edges,
-        rev_indptr=rev_indptr,
-        rev_edges=rev_edges,
-        report=BuildReport("test", "", n, m, 0, 0, 0.0),
-    )
+    return network_of(np.array(lat), np.array(lon), tail, head, np.full(m, 100.0), np.full(m, 10.0),
+                      BuildReport("test", "", n, m, 0, 0, 0.0))
 
 
 @pytest.mark.parametrize("north_first", [True, False])
