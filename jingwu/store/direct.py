@@ -230,17 +230,19 @@ class RowMemo:
     """Converted rows by their raw DBAPI form, for a hot read whose rows mostly come back unchanged
     (the available units every recommendation ranks): converting timestamps and JSON is most of
     what such a read costs. A decoded JSON list (psycopg decodes JSON itself) is keyed as a tuple;
-    rows unhashable even so are converted every time. Converted values are shared between reads:
-    callers must not mutate them."""
+    rows unhashable even so are converted every time. With ``make``, what is kept and returned is
+    ``make(converted row)`` (e.g. the domain object), so an unchanged row is not rebuilt either.
+    Converted values and made objects are shared between reads: callers must not mutate them."""
 
-    __slots__ = ("_rows", "max_rows")
+    __slots__ = ("_rows", "make", "max_rows")
 
-    def __init__(self, max_rows: int = 20_000) -> None:
+    def __init__(self, max_rows: int = 20_000, make: Callable[[tuple[Any, ...]], Any] | None = None) -> None:
         self.max_rows = max_rows
-        self._rows: dict[tuple[Dialect, tuple[Any, ...]], tuple[Any, ...]] = {}
+        self.make = make
+        self._rows: dict[tuple[Dialect, tuple[Any, ...]], Any] = {}
 
-    def convert(self, dialect: Dialect, raw: Sequence[Any], convert_row: RowConverter) -> list[tuple[Any, ...]]:
-        rows, out = self._rows, []
+    def convert(self, dialect: Dialect, raw: Sequence[Any], convert_row: RowConverter) -> list[Any]:
+        rows, out, make = self._rows, [], self.make
         get = rows.get
         for r in raw:
             key = (dialect, tuple(r))
@@ -251,12 +253,13 @@ class RowMemo:
                 try:
                     got = get(key)
                 except TypeError:
-                    out.append(convert_row(r))
+                    out.append(convert_row(r) if make is None else make(convert_row(r)))
                     continue
             if got is None:
                 if len(rows) >= self.max_rows:
                     rows.clear()
-                got = rows[key] = convert_row(r)
+                got = convert_row(r) if make is None else make(convert_row(r))
+                rows[key] = got
             out.append(got)
         return out
 
@@ -323,8 +326,9 @@ class DirectStatement:
         return self._run(conn, params, _first_row)  # type: ignore[no-any-return]
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None, *,
-            memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
-        """All rows; with ``memo``, rows seen before are not converted again (see ``RowMemo``)."""
+            memo: RowMemo | None = None) -> list[Any]:
+        """All rows; with ``memo``, rows seen before are not converted again, and are what the memo
+        makes of them (see ``RowMemo``)."""
         if memo is None:
             return self._run(conn, params, _all_rows)  # type: ignore[no-any-return]
         return self._run(  # type: ignore[no-any-return]
@@ -362,7 +366,7 @@ def _first_row(cur: Any, dialect: Dialect, plan: _Plan) -> tuple[Any, ...] | Non
     return None if one is None else _converter(cur, dialect, plan)(one)
 
 
-def _all_rows(cur: Any, dialect: Dialect, plan: _Plan, memo: RowMemo | None = None) -> list[tuple[Any, ...]]:
+def _all_rows(cur: Any, dialect: Dialect, plan: _Plan, memo: RowMemo | None = None) -> list[Any]:
     raw = cur.fetchall()
     if not raw:
         return []

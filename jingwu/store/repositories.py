@@ -279,19 +279,19 @@ def load_unit(conn: Connection, unit_id: str) -> Unit | None:
     return unit_from_row(row) if row is not None else None
 
 
-_UNIT_ROWS = RowMemo()
-"""Most units are unchanged from one recommendation to the next: their rows are converted once."""
-
-
-def units_with_status(conn: Connection, status: UnitStatus) -> list[Unit]:
-    """Every unit in ``status`` (e.g. the available ones a recommendation ranks)."""
-    return [unit_from_row(r) for r in _UNITS_WITH_STATUS.all(conn, {"status": status.value}, memo=_UNIT_ROWS)]
+_AVAILABLE_UNITS = RowMemo(max_rows=5_000, make=unit_from_row)
+"""Most units are unchanged from one recommendation to the next: each row is made a ``Unit`` once."""
 
 
 def available_units(conn: Connection, also: Iterable[str] = ()) -> list[Unit]:
     """The available units, plus the units ``also`` names (an incident's active units) whatever their
-    status: what ``recommend_units`` ranks, read with compiled statements."""
-    units = units_with_status(conn, UnitStatus.AVAILABLE)
+    status: what ``recommend_units`` ranks, read with compiled statements.
+
+    The available units are shared between reads while their rows are unchanged (a row's version,
+    status or position changing makes a new one): they are for reading, never to be changed or
+    saved; a use case that changes a unit loads it in its unit of work. Each recommendation ranked
+    every available unit, and building them was ~13 % of a dispatch cycle (docs/benchmarks.md)."""
+    units = _UNITS_WITH_STATUS.all(conn, {"status": UnitStatus.AVAILABLE.value}, memo=_AVAILABLE_UNITS)
     have = {u.id for u in units}
     for unit_id in also:
         if unit_id not in have:
