@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
+from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
@@ -51,6 +52,11 @@ class Figures:
     create_ms: list[float] = field(default_factory=list)
     flow_ms: list[float] = field(default_factory=list)
     event_ms: list[float] = field(default_factory=list)
+    cpu: CpuMeter | None = None
+    """CPU seconds the server, the database and the load generator spent while clients drove."""
+
+    def per_flow_ms(self, seconds: float | None) -> float | None:
+        return round(1000 * seconds / self.created, 2) if seconds is not None and self.created else None
 
     def pct(self, values: list[float], q: float) -> float:
         if not values:
@@ -58,7 +64,7 @@ class Figures:
         s = sorted(values)
         return s[min(len(s) - 1, int(q * len(s)))]
 
-    def as_dict(self) -> dict[str, float | int | str]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "backend": self.backend, "clients": self.clients, "offered_per_s": self.rate or "closed loop",
             "incidents": self.created, "errors": self.errors,
@@ -68,6 +74,9 @@ class Figures:
             "flow_p50_ms": round(self.pct(self.flow_ms, 0.5), 2), "flow_p99_ms": round(self.pct(self.flow_ms, 0.99), 2),
             "event_p50_ms": round(self.pct(self.event_ms, 0.5), 2),
             "event_p99_ms": round(self.pct(self.event_ms, 0.99), 2),
+            "server_cpu_ms_per_flow": self.per_flow_ms(self.cpu.server_s if self.cpu else None),
+            "db_cpu_ms_per_flow": self.per_flow_ms(self.cpu.database_s if self.cpu else None),
+            "client_cpu_ms_per_flow": self.per_flow_ms(self.cpu.client_s if self.cpu else None),
         }
 
 
@@ -191,6 +200,8 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
 
     listener = asyncio.create_task(listen())
     await asyncio.wait_for(ready.wait(), 10)
+    if figures.cpu is not None:
+        figures.cpu.start()
     start = time.perf_counter()
     deadline = start + seconds
     if rate:
@@ -198,6 +209,8 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
     else:
         await asyncio.gather(*(closed_loop(c, i) for i, c in enumerate(connections)))
     figures.seconds = time.perf_counter() - start
+    if figures.cpu is not None:
+        figures.cpu.stop()
     for c in connections:
         await c.close()
     await asyncio.sleep(1.0)  # let the last events arrive
@@ -232,7 +245,8 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base, proc)
-            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0)
+            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0,
+                              cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
             asyncio.run(_run_clients(base, clients, seconds, figures, rate))
             return figures
         finally:
@@ -264,14 +278,17 @@ def intake(
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
             results.append(measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None).as_dict())
-    table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket)")
+    table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
+                        "CPU = ms of CPU per flow)")
     heads = {"backend": "backend", "clients": "clients", "offered_per_s": "offered", "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
-             "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99"}
+             "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99",
+             "server_cpu_ms_per_flow": "server CPU", "db_cpu_ms_per_flow": "db CPU",
+             "client_cpu_ms_per_flow": "load CPU"}
     for head in heads.values():
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
-        table.add_row(*(str(r[c]) for c in heads))
-    Console(width=max(console.width, 150)).print(table)
+        table.add_row(*("–" if r[c] is None else str(r[c]) for c in heads))
+    Console(width=max(console.width, 190)).print(table)
     if json_out:
         json_out.write_text(json.dumps({"results": results}, indent=2))

@@ -1,0 +1,37 @@
+"""`jingwu bench intake` end to end: a real `jingwu serve` subprocess driven over HTTP for a moment,
+on SQLite and (when configured) PostgreSQL, with its figures and CPU accounting."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from jingwu.cli.bench_intake import measure
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str) -> None:
+    pg_url = os.environ.get("JINGWU_TEST_POSTGRES_URL")
+    if backend == "postgresql" and not pg_url:
+        pytest.skip("set JINGWU_TEST_POSTGRES_URL")
+    figures = measure(backend, clients=2, seconds=2.0, port=_free_port(), pg_url=pg_url or "").as_dict()
+    assert figures["errors"] == 0 and int(figures["incidents"]) > 0
+    assert float(figures["flow_p50_ms"]) >= float(figures["create_p50_ms"]) > 0
+    assert not math.isnan(float(figures["event_p50_ms"]))  # the WebSocket saw the incidents' events
+    if Path("/proc/self/stat").exists():
+        assert figures["server_cpu_ms_per_flow"] is not None and float(figures["server_cpu_ms_per_flow"]) > 0
+        assert figures["client_cpu_ms_per_flow"] is not None
+        if backend == "postgresql":
+            assert figures["db_cpu_ms_per_flow"] is not None and float(figures["db_cpu_ms_per_flow"]) > 0
+        else:
+            assert figures["db_cpu_ms_per_flow"] is None
