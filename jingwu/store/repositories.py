@@ -7,11 +7,12 @@ Each save appends the aggregate's new events to its timeline in the same transac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, Text, bindparam, cast, insert, or_, select, update
 
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
@@ -41,7 +42,7 @@ _UNIT_FIELDS = tuple(c.name for c in t.units.c)
 _INCIDENT_STATUS = {s.value: s for s in IncidentStatus}
 _SOURCE = {s.value: s for s in Source}
 _UNIT_STATUS = {s.value: s for s in UnitStatus}
-_CAPABILITIES: dict[tuple[str, ...], frozenset[Capability]] = {}
+_CAPABILITIES: dict[str | tuple[str, ...], frozenset[Capability]] = {}
 
 
 _LAYOUTS: dict[tuple[str, ...], Any] = {}
@@ -233,12 +234,14 @@ def _open_near() -> DirectStatement:
 _OPEN_NEAR = _open_near()
 
 
-def _capabilities(names: Sequence[str]) -> frozenset[Capability]:
-    """Capability sets repeat across units (a handful of kinds): built once each."""
-    key = tuple(names)
+def _capabilities(names: Sequence[str] | str) -> frozenset[Capability]:
+    """Capability sets repeat across units (a handful of kinds): built once each, from the list or
+    from its JSON text (``_UNITS_WITH_STATUS`` reads the text)."""
+    key = names if isinstance(names, str) else tuple(names)
     caps = _CAPABILITIES.get(key)
     if caps is None:
-        caps = _CAPABILITIES[key] = frozenset(Capability(c) for c in key)
+        listed = json.loads(key) if isinstance(key, str) else key
+        caps = _CAPABILITIES[key] = frozenset(Capability(c) for c in listed)
     return caps
 
 
@@ -270,7 +273,13 @@ _UPDATE_UNIT = ChangedColumnsUpdate(t.units)
 _UNIT_BY_ID = _by_id(t.units)
 _UNIT_BY_ID_LOCKED = _by_id(t.units, for_update=True)
 _INSERT_UNIT_TIMELINE = _insert(t.unit_timeline, ("unit_id", *_TIMELINE_COLUMNS))
-_UNITS_WITH_STATUS = DirectStatement(select(t.units).where(t.units.c.status == bindparam("status")))
+_UNITS_WITH_STATUS = DirectStatement(
+    select(*(cast(c, Text).label(c.name) if c.name == "capabilities" else c for c in t.units.c))
+    .where(t.units.c.status == bindparam("status"))
+)
+"""The units' rows in table order, with the capability list as its JSON text: psycopg decodes a JSON
+column itself, so each row came back holding a list, which ``RowMemo`` cannot hash as it is; the
+text is hashed as it comes and decoded once per distinct list (``_capabilities``)."""
 
 
 def load_unit(conn: Connection, unit_id: str) -> Unit | None:
