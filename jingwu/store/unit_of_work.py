@@ -121,11 +121,19 @@ class UnitOfWork:
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection for read models (no write lock taken on SQLite)."""
+    """A connection for read models (no write lock taken on SQLite).
+
+    The read's transaction ends with COMMIT, not ROLLBACK, when the read went through: for a
+    transaction that wrote nothing the two are the same, but psycopg forgets every statement it
+    had prepared on a connection at each ROLLBACK (and has the server DEALLOCATE ALL), so reads
+    ending in ROLLBACK left PostgreSQL parsing and planning every statement of every request anew
+    (docs/benchmarks.md, intake, fifth pass). A read that raised still rolls back."""
     with checked_out(engine) as conn:
         if is_sqlite(engine):
             conn.info["begin_mode"] = "DEFERRED"
         try:
             yield conn
+            if conn.in_transaction():
+                conn.commit()
         finally:
             conn.info.pop("begin_mode", None)

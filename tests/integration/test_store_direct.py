@@ -309,3 +309,16 @@ def test_one_statement_serves_two_dialects_in_turn(tmp_path: Path, tmp_path_fact
         lite.dispose()
         pg.dispose()
         drop_pg_schema(pg_url)
+
+
+def test_reads_keep_the_statements_postgresql_prepared(engine: Engine, backend: str) -> None:
+    """psycopg prepares a statement after a few executions on a connection, and forgets them all at
+    each ROLLBACK: reads end with COMMIT so the server does not parse and plan them anew each time."""
+    if backend != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    for _ in range(8):  # past psycopg's prepare threshold (5), on the pool's most recent connection
+        with read_connection(engine) as conn:
+            assert load_unit(conn, UNIT) is not None
+    with read_connection(engine) as conn:
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+    assert any("FROM units" in s and "units.id =" in s for s in prepared), prepared
