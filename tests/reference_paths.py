@@ -1,4 +1,5 @@
-"""The node-by-node ``PathTree`` walk as it was before its bookkeeping was trimmed (commit 7bbda41).
+"""The node-by-node ``PathTree`` walk as it was before its bookkeeping was trimmed (commit 7bbda41);
+routes are assembled from the walks by the inherited ``PathTree.path``.
 
 Kept as the reference the new walk must match exactly (same nodes, bit-identical metres) in
 tests/unit/geo/test_path_walk.py, and as the baseline of tests/bench/test_path_walk_bench.py.
@@ -12,21 +13,6 @@ from jingwu.geo.travel import PathTree
 
 
 class NodeByNodePathTree(PathTree):
-    def path(self, start: int) -> tuple[np.ndarray, float]:
-        here = int(self.searched.local(np.array([start]))[0])
-        with self._lock:
-            at = self._passed.get(here)
-            if at is None:
-                at = self._walk(here)
-        w, k = divmod(at, 2**32)
-        metres = float(self._metres[w][k])
-        parts = [self._nodes[w][k:]]
-        w, k = self._rest[w]
-        while w >= 0:
-            parts.append(self._nodes[w][k:])
-            w, k = self._rest[w]
-        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), metres
-
     def _walk(self, here: int) -> int:
         passed, root = self._passed, self.searched.root
         step, seen = self.searched.pred.item, passed.get

@@ -64,6 +64,14 @@ class SearchTree:
         loc = self.local(v)
         return np.where(loc >= 0, self.dist[np.maximum(loc, 0)], np.inf)
 
+    def dist_at(self, v: int) -> float:
+        """``dist_of`` one network node, as a float (the one-unit travel question's path)."""
+        nodes = self.nodes
+        if nodes is None:
+            return self.dist.item(v)
+        pos = min(int(np.searchsorted(nodes, v)), len(nodes) - 1)
+        return self.dist.item(pos) if nodes.item(pos) == v else math.inf
+
     def network_ids(self, local: list[int]) -> np.ndarray:
         ids = np.asarray(local, dtype=np.int64)
         return ids if self.nodes is None else self.nodes[ids]

@@ -350,11 +350,11 @@ class RoadTravelTimes:
         net = self.network
         arrive_s = target.off_road_m / self.off_road_ms
         e, f = target.edge, target.fraction
-        w, head = weights.item, net.head.item
+        w, head, dist_at = weights.item, net.head.item, searched.dist_at
         safe_e, safe_t = max(ue, 0), max(ut, 0)
-        via_head = (1 - g) * w(safe_e) + _dist_at(searched, head(safe_e))
-        via_twin = g * w(safe_t) + _dist_at(searched, head(safe_t)) if ut >= 0 else math.inf
-        at_tail = _dist_at(searched, net.tail.item(safe_e)) if g <= 1e-9 else math.inf
+        via_head = (1 - g) * w(safe_e) + dist_at(head(safe_e))
+        via_twin = g * w(safe_t) + dist_at(head(safe_t)) if ut >= 0 else math.inf
+        at_tail = dist_at(net.tail.item(safe_e)) if g <= 1e-9 else math.inf
         best = _minimum(via_head, via_twin)
         via = head(safe_e) if via_head <= via_twin else head(safe_t)
         if at_tail < best:
@@ -576,15 +576,6 @@ class _OneUnit:
 
     def kth_reached(self, found: tuple[float, int], want: int) -> tuple[float, float] | None:
         return found[0], self.straight
-
-
-def _dist_at(tree: SearchTree, v: int) -> float:
-    """``tree.dist_of`` of one network node, as a float."""
-    nodes = tree.nodes
-    if nodes is None:
-        return tree.dist.item(v)
-    pos = min(int(np.searchsorted(nodes, v)), len(nodes) - 1)
-    return tree.dist.item(pos) if nodes.item(pos) == v else math.inf
 
 
 def _minimum(a: float, b: float) -> float:

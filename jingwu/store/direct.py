@@ -128,8 +128,8 @@ def _binder(names: tuple[str, ...], defaults: dict[str, Any], procs: list[tuple[
 class _Plan:
     """One statement compiled for one dialect: its SQL, its parameters in order, their processors."""
 
-    __slots__ = ("bind", "convert_row", "dbapi_error", "defaults", "names", "positional", "procs", "result_procs",
-                 "result_types", "sql")
+    __slots__ = ("bind", "convert_row", "dbapi_error", "defaults", "names", "positional", "procs", "result_types",
+                 "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -152,15 +152,11 @@ class _Plan:
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
         self.bind = _binder(self.names, self.defaults, self.procs, self.positional)
+        """The DBAPI parameters for a mapping of values, converted as SQLAlchemy would (processors
+        run on None too); a parameter missing from it raises KeyError, as Core refuses it too."""
         self.result_types = [rc[3] for rc in getattr(compiled, "_result_columns", []) or []]
-        self.result_procs: list[tuple[int, Processor]] | None = None
         self.convert_row: RowConverter | None = None
         self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
-
-    def params(self, given: Mapping[str, Any]) -> Any:
-        """The DBAPI parameters for ``given``, converted as SQLAlchemy would (processors run on None
-        too); a parameter missing from ``given`` raises KeyError, as Core refuses it too."""
-        return self.bind(given)
 
     def row_converter(self, dialect: Dialect, description: Sequence[Any]) -> RowConverter:
         """The function converting a result row, from the result processors by column, built from
@@ -172,23 +168,17 @@ class _Plan:
                 proc = type_._cached_result_processor(dialect, description[i][1])
                 if proc is not None:
                     procs.append((i, _memoized(proc)))
-            self.result_procs = procs
             self.convert_row = _row_converter(procs)
         return self.convert_row
 
 
-def _refused(plan: _Plan, given: Mapping[str, Any], e: Exception) -> exc.StatementError:
-    """The ``StatementError`` SQLAlchemy raises when a type refuses a value (e.g. a naive datetime
-    given to a ``UtcDateTime`` column)."""
-    return exc.StatementError(f"({type(e).__module__}.{type(e).__name__}) {e}", plan.sql, given, e)
-
-
 def _bound(plan: _Plan, given: Mapping[str, Any]) -> Any:
-    """The parameters, or the ``StatementError`` of ``_refused``."""
+    """The parameters, or the ``StatementError`` SQLAlchemy raises when a type refuses a value
+    (e.g. a naive datetime given to a ``UtcDateTime`` column)."""
     try:
         return plan.bind(given)
     except Exception as e:
-        raise _refused(plan, given, e) from e
+        raise exc.StatementError(f"({type(e).__module__}.{type(e).__name__}) {e}", plan.sql, given, e) from e
 
 
 def _keeps_none(proc: Processor) -> bool:
@@ -295,14 +285,8 @@ class DirectStatement:
         if not conn.in_transaction():
             conn.begin()
         dialect = conn.dialect
-        last_dialect, plan = self._last
-        if last_dialect is not dialect or plan is None:
-            plan = self.plan(dialect)
-        given = params or {}
-        try:
-            return dialect, plan, plan.bind(given)
-        except Exception as e:
-            raise _refused(plan, given, e) from e
+        plan = self.plan(dialect)
+        return dialect, plan, _bound(plan, params or {})
 
     def _run(self, conn: Connection, params: Mapping[str, Any] | None,
              take: Callable[[Any, Dialect, _Plan], Any]) -> Any:

@@ -100,8 +100,8 @@ def test_statement(benchmark: Any, bench_conn: Connection, kind: str, way: str) 
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         # Parameters converted beforehand (only the insert's key changes): the cursor's own cost.
-        ready = [plan.params(k.params(i)) for i in range(2000)] if kind == "incident insert" else None
-        fixed = plan.params(k.params(0))
+        ready = [plan.bind(k.params(i)) for i in range(2000)] if kind == "incident insert" else None
+        fixed = plan.bind(k.params(0))
 
         def one() -> Any:
             args = ready[next(counter)] if ready is not None else fixed
