@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +75,227 @@ class SearchTree:
     def network_ids(self, local: list[int]) -> np.ndarray:
         ids = np.asarray(local, dtype=np.int64)
         return ids if self.nodes is None else self.nodes[ids]
+
+    def walk(self, here: int, seen: Mapping[int, int]) -> tuple[list[int], int]:
+        """Local nodes from ``here`` along the predecessors up to the first one in ``seen`` (which
+        must hold the root and -9999), and ``seen``'s value for it."""
+        step, known = self.pred.item, seen.get  # Python ints, cheaper than indexing
+        walk: list[int] = []
+        add = walk.append
+        v = here
+        while True:
+            add(v)
+            v = step(v)
+            at = known(v)
+            if at is not None:
+                return walk, at
+
+    @property
+    def nbytes(self) -> int:
+        return self.dist.nbytes + self.pred.nbytes + (self.nodes.nbytes if self.nodes is not None else 0)
+
+
+class JunctionTree:
+    """A search run on the junction graph, expanded to the shape points only where it is read.
+
+    Expanding every node's time and predecessor out of its chain's ends costs ~0.25 ms on Andorra
+    (a dozen passes over 16k-element arrays), three times scipy's search of the junction graph,
+    while a question reads a few dozen nodes (the units' streets) and a few routes. Here a node's
+    time and predecessor are worked out when asked, by the same float operations as the expansion
+    (``dist``/``pred``, kept for tests and other readers), so both give the same bits. Chains that
+    hold a source are worked out whole when the tree is made (``fixed``).
+
+    A route is walked a chain at a time: once a shape point's predecessor points along its chain,
+    every later point of that chain points the same way up to the junction at its end (times
+    along a chain are prefix sums, and rounding keeps them monotonic), so the rest of the chain is
+    one slice of the chain table.
+    """
+
+    __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dist", "_dj", "_first_hops", "_fixed",
+                 "_pred", "root")
+
+    nodes = None
+
+    def __init__(self, chains: _Chains, con: _Contracted, dj: np.ndarray, came: np.ndarray, bound: float,
+                 first_hops: dict[int, int], fixed: dict[int, tuple[float, int]]) -> None:
+        self._c, self._con = chains, con
+        self._dj, self._came = dj, came
+        self._at_dj, self._at_came = memoryview(dj), memoryview(came)
+        self._bound = bound
+        self._first_hops = first_hops
+        """junction id -> the node after it, for junctions reached straight from the sources"""
+        self._fixed = fixed
+        """node -> (time, predecessor) for the shape points of chains that hold a source"""
+        self.root = chains.network.n_nodes
+        self._dist: np.ndarray | None = None
+        self._pred: np.ndarray | None = None
+
+    # --- read where asked ---------------------------------------------------------------------
+
+    def dist_at(self, v: int) -> float:
+        fixed = self._fixed.get(v)
+        if fixed is not None:
+            return fixed[0]
+        c, con, dj = self._c, self._con, self._at_dj
+        d_end = con.at_to_end[v] + dj[c.at_end[v]]
+        d_start = con.at_to_start[v] + dj[c.at_start[v]]
+        d = d_start if d_start < d_end else d_end
+        return d if d <= self._bound else math.inf
+
+    def dist_of(self, v: np.ndarray) -> np.ndarray:
+        c, con, dj = self._c, self._con, self._dj
+        v = np.asarray(v, dtype=np.int64)
+        d = np.minimum(con.to_end[v] + dj[c.end_of[v]], con.to_start[v] + dj[c.start_of[v]])
+        np.putmask(d, ~(d <= self._bound), np.inf)
+        if self._fixed:
+            get = self._fixed.get
+            for i, node in enumerate(v.tolist()):
+                fixed = get(node)
+                if fixed is not None:
+                    d[i] = fixed[0]
+        return d
+
+    def pred_at(self, v: int) -> int:
+        if v == self.root:
+            return -9999
+        fixed = self._fixed.get(v)
+        if fixed is not None:
+            return fixed[1]
+        c = self._c
+        j = c.at_jid[v]
+        if j >= 0:
+            return self._junction_pred(j)
+        return self._shape_point_pred(v)
+
+    def _junction_pred(self, j: int) -> int:
+        if not self._at_dj[j] <= self._bound:
+            return -9999
+        k = self._c.k
+        came = self._at_came[j]
+        if came < k:
+            return self._con.hop_of()[j * (k + 1) + came]
+        return self._first_hops.get(j, -9999)
+
+    def _shape_point_pred(self, v: int) -> int:
+        """The predecessor of a shape point outside the chains that hold a source."""
+        c, con, dj = self._c, self._con, self._at_dj
+        d_end = con.at_to_end[v] + dj[c.at_end[v]]
+        d_start = con.at_to_start[v] + dj[c.at_start[v]]
+        if d_start < d_end:
+            return c.at_prev[v] if d_start <= self._bound else -9999
+        return c.at_next[v] if d_end <= self._bound else -9999
+
+    def walk(self, here: int, seen: Mapping[int, int]) -> tuple[list[int], int]:
+        """``SearchTree.walk``, a chain at a time (``_shape_point_pred`` and ``_junction_pred``
+        written out: a walk crosses ~16 chains of ~8 points on Andorra)."""
+        c, con, fixed, bound, root = self._c, self._con, self._fixed, self._bound, self.root
+        at_pos, at_jid, at_chain, at_node = c.at_pos, c.at_jid, c.at_chain, c.at_node
+        at_next, at_prev, at_end, at_start, at_first, at_last = (
+            c.at_next, c.at_prev, c.at_end, c.at_start, c.at_first, c.at_last)
+        to_end, to_start, dj, came_from = con.at_to_end, con.at_to_start, self._at_dj, self._at_came
+        k = c.k
+        hop_of = con.hop_of()
+        known = seen.get
+        disjoint = seen.keys().isdisjoint
+        walk: list[int] = []
+        add, extend = walk.append, walk.extend
+        v = here
+        while True:
+            add(v)
+            pos = at_pos[v] if v != root else -1
+            if pos < 0 or v in fixed:  # a junction, the root or a point of a chain with a source
+                p = self.pred_at(v)
+            else:
+                d_end = to_end[v] + dj[at_end[v]]
+                d_start = to_start[v] + dj[at_start[v]]
+                ch = at_chain[pos]
+                if d_start < d_end:
+                    rest = at_node[at_first[ch] : pos].tolist()[::-1] if d_start <= bound else None
+                else:
+                    rest = at_node[pos + 1 : at_last[ch] + 1].tolist() if d_end <= bound else None
+                if rest is None:
+                    p = -9999
+                else:  # the rest of its chain, then the junction at its end
+                    if disjoint(rest):
+                        extend(rest)
+                    else:
+                        for u in rest:
+                            at = known(u)
+                            if at is not None:
+                                return walk, at
+                            add(u)
+                    j = at_jid[rest[-1]]
+                    if not dj[j] <= bound:
+                        p = -9999
+                    else:
+                        came = came_from[j]
+                        p = hop_of[j * (k + 1) + came] if came < k else self._first_hops.get(j, -9999)
+            at = known(p)
+            if at is not None:
+                return walk, at
+            v = p
+
+    def local(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(v, dtype=np.int64)
+
+    def network_ids(self, local: list[int]) -> np.ndarray:
+        return np.asarray(local, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        own = self._dj.nbytes + self._came.nbytes + 120 * len(self._fixed) + 60 * len(self._first_hops) + 300
+        expanded = (self._dist.nbytes if self._dist is not None else 0) + (
+            self._pred.nbytes if self._pred is not None else 0)
+        return own + expanded
+
+    # --- every node at once -------------------------------------------------------------------
+
+    @property
+    def dist(self) -> np.ndarray:
+        if self._dist is None:
+            self._expand()
+        assert self._dist is not None
+        return self._dist
+
+    @property
+    def pred(self) -> np.ndarray:
+        if self._pred is None:
+            self._expand()
+        assert self._pred is not None
+        return self._pred
+
+    def _expand(self) -> None:
+        """Every node's time and predecessor, as ``dist_at`` and ``pred_at`` give them one by one."""
+        c, con, dj, bound = self._c, self._con, self._dj, self._bound
+        n, k = self.root, c.k
+        dist = con.to_end + np.take(dj, c.end_of)  # out of its chain at either end
+        other = con.to_start + np.take(dj, c.start_of)
+        back = other < dist
+        np.minimum(dist, other, out=dist)
+        pred = np.where(back, c.prev, c.next)
+        beyond = ~(dist <= bound)
+        np.putmask(dist, beyond, np.inf)
+        np.putmask(pred, beyond, -9999)
+        dist[n] = 0.0
+        if self._fixed:
+            at = np.fromiter(self._fixed, dtype=np.int64, count=len(self._fixed))
+            dist[at] = [d for d, _ in self._fixed.values()]
+            pred[at] = [p for _, p in self._fixed.values()]
+        # junctions: along the chain to the junction scipy came from, or towards the sources
+        came = np.asarray(self._came)[:k]
+        got = np.flatnonzero(dj[:k] <= bound)
+        from_j = came[got]
+        via = from_j < k
+        pred[c.junctions[got[via]]] = con.pair_hop[np.searchsorted(con.pair_key, got[via] * (k + 1) + from_j[via])]
+        for j, first_hop in self._first_hops.items():
+            if came[j] == k:
+                pred[c.junctions[j]] = first_hop
+        pred[n] = -9999
+        self._dist, self._pred = dist, pred
+
+
+Tree = SearchTree | JunctionTree
+"""What a search gives: every node's time and predecessor, or the junction graph's, read lazily."""
 
 
 class ReverseSearch:
@@ -125,7 +346,7 @@ class ReverseSearch:
         sources: Sequence[tuple[int, float]],
         limit: float,
         near: tuple[float, float],
-    ) -> SearchTree:
+    ) -> Tree:
         """Shortest times from every node within ``limit`` to the nearest source (plus its offset).
 
         ``weights`` must be one of a few long-lived arrays (they key the caches by identity);
@@ -188,8 +409,8 @@ class ReverseSearch:
 
     def _contracted_search(
         self, weights: np.ndarray, sources: Sequence[tuple[int, float]], limit: float
-    ) -> SearchTree | None:
-        """The whole graph's search, run on the junction graph and expanded to every node.
+    ) -> JunctionTree | None:
+        """The whole graph's search, run on the junction graph (expanded to a node when it is read).
 
         None when the network has no contraction or the sources touch more junctions than the
         virtual source's preallocated row holds (more than two sources).
@@ -237,56 +458,27 @@ class ReverseSearch:
             dj, pj = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
 
         bound = min(limit, float(np.finfo(np.float64).max))  # within it: reached (never inf)
-        reached = dj[:k] <= bound
-        touched = reached[c.chain_a] | reached[c.chain_b]
-        touched[[ch for _, ch, _ in inner]] = True
-        chains = np.flatnonzero(touched)
-        if len(chains) * 3 > len(touched):
-            # most chains: every node (the virtual source too) out of its chain at either end
-            dist = con.to_end + np.take(dj, c.end_of)
-            other = con.to_start + np.take(dj, c.start_of)
-            back = other < dist
-            np.minimum(dist, other, out=dist)
-            pred = np.where(back, c.prev, c.next)
-            beyond = ~(dist <= bound)
-            np.putmask(dist, beyond, np.inf)
-            np.putmask(pred, beyond, -9999)
-        else:  # a few: only their interior nodes
-            dist = np.full(n + 1, np.inf)
-            pred = np.full(n + 1, -9999, dtype=np.int32)
-            dist[c.junctions[reached]] = dj[:k][reached]
-            counts = c.ilast[chains] - c.ifirst[chains]
-            total = int(counts.sum())
-            at = np.repeat(c.ifirst[chains] - (np.cumsum(counts) - counts), counts) + np.arange(total)
-            v = c.inode[at]
-            d = con.to_end[v] + dj[c.end_of[v]]
-            other = con.to_start[v] + dj[c.start_of[v]]
-            back = other < d
-            np.minimum(d, other, out=d)
-            p_v = np.where(back, c.prev[v], c.next[v])
-            near = d <= bound
-            dist[v[near]] = d[near]
-            pred[v[near]] = p_v[near]
-        dist[n] = 0.0
-        for ch in {ch for _, ch, _ in inner}:  # or along its chain to a source in it
+        fixed: dict[int, tuple[float, int]] = {}
+        for ch in {ch for _, ch, _ in inner}:  # a chain with a source: along it to the source, or out of it
             here = [(pos, o) for pos, in_ch, o in inner if in_ch == ch]
             f, last = int(c.first[ch]), int(c.last[ch])
+            v = c.node[f + 1 : last]
+            d_end = con.to_end[v] + dj[c.end_of[v]]
+            d_start = con.to_start[v] + dj[c.start_of[v]]
+            d = np.minimum(d_end, d_start)
+            pv = np.where(d_start < d_end, c.prev[v], c.next[v])
+            beyond = ~(d <= bound)
+            np.putmask(d, beyond, np.inf)
+            np.putmask(pv, beyond, -9999)
             if last - f <= self.walk_below:
-                self._walk_to_sources(con, f, last, here, dist, pred, limit)
+                times, hops = d.tolist(), pv.tolist()
+                self._walk_to_sources(con, f, last, here, times, hops, limit)
             else:
-                self._sweep_to_sources(con, f, last, here, dist, pred, limit)
-
-        # junctions: along the chain to the junction scipy came from, or towards the sources
-        came = np.asarray(pj)[:k]
-        got = np.flatnonzero(reached)
-        from_j = came[got]
-        via = from_j < k
-        pred[c.junctions[got[via]]] = con.pair_hop[np.searchsorted(con.pair_key, got[via] * (k + 1) + from_j[via])]
-        for j, (_, first_hop) in slots:
-            if came[j] == k:
-                pred[c.junctions[j]] = first_hop
-        pred[n] = -9999
-        return SearchTree(dist, pred, n, None)
+                self._sweep_to_sources(con, f, last, here, d, pv, limit)
+                times, hops = d.tolist(), pv.tolist()
+            fixed.update(zip(v.tolist(), zip(times, hops, strict=True), strict=True))
+        first_hops = {j: hop for j, (_, hop) in slots}
+        return JunctionTree(c, con, dj, pj, bound, first_hops, fixed)
 
     def _walk_to_sources(
         self,
@@ -294,11 +486,12 @@ class ReverseSearch:
         f: int,
         last: int,
         here: list[tuple[int, float]],
-        dist: np.ndarray,
-        pred: np.ndarray,
+        best: list[float],
+        hop: list[int],
         limit: float,
     ) -> None:
-        """Lower the times of a short chain's interior nodes that drive along it to a source in it.
+        """Lower the times (``best``) of a short chain's interior nodes that drive along it to a
+        source in it, and set their next node (``hop``).
 
         Walks out from each source while it improves: the times already there (out of the chain,
         or to an earlier source) grow by at least each step's time moving away from the source,
@@ -307,10 +500,8 @@ class ReverseSearch:
         c, n = self._chains, self.network.n_nodes
         assert c is not None
         nodes = c.node[f : last + 1].tolist()
-        inner = c.node[f + 1 : last]
         af, ab = con.af[f : last + 1].tolist(), con.ab[f : last + 1].tolist()
         nf, nb = con.nf[f : last + 1].tolist(), con.nb[f : last + 1].tolist()
-        best, hop = dist[inner].tolist(), pred[inner].tolist()
         for pos, o in here:
             i = pos - f  # index in the chain; interior node i is best[i - 1]
             if o <= limit and o < best[i - 1]:
@@ -327,8 +518,6 @@ class ReverseSearch:
                 if nb[j] != nb[i] or t > limit or t >= best[j - 1]:
                     break
                 best[j - 1], hop[j - 1] = t, nodes[j - 1]
-        dist[inner] = best
-        pred[inner] = hop
 
     def _sweep_to_sources(
         self,
@@ -340,7 +529,8 @@ class ReverseSearch:
         pred: np.ndarray,
         limit: float,
     ) -> None:
-        """``_walk_to_sources`` for a long chain, over all its interior nodes at once."""
+        """``_walk_to_sources`` for a long chain, over all its interior nodes at once (``dist`` and
+        ``pred`` are theirs, in chain order)."""
         c, n = self._chains, self.network.n_nodes
         assert c is not None
         af, ab, nf, nb = con.af, con.ab, con.nf, con.nb
@@ -363,10 +553,9 @@ class ReverseSearch:
             t, hop = t[pick], hop[pick]
         else:
             t, hop = t[0], hop[0]
-        v = c.node[f + 1 : last]
-        better = np.flatnonzero((t < dist[v]) & (t <= limit))
-        dist[v[better]] = t[better]
-        pred[v[better]] = hop[better]
+        better = np.flatnonzero((t < dist) & (t <= limit))
+        dist[better] = t[better]
+        pred[better] = hop[better]
 
     # --- a region cut out of a large graph ----------------------------------------------------
 
@@ -536,6 +725,12 @@ class _Chains:
         self.ifirst = np.searchsorted(self.ipos, self.first)
         """index into the interior arrays of each chain's first interior node"""
         self.ilast = np.searchsorted(self.ipos, self.last)
+        # one node at a time (JunctionTree): a memoryview reads an element as a Python number in
+        # half the time of ``ndarray.item``, without copying the arrays into lists
+        self.at_jid, self.at_pos, self.at_chain = memoryview(self.jid), memoryview(self.pos_of), memoryview(chain_of)
+        self.at_first, self.at_last, self.at_node = memoryview(self.first), memoryview(self.last), memoryview(self.node)
+        self.at_next, self.at_prev = memoryview(self.next), memoryview(self.prev)
+        self.at_end, self.at_start = memoryview(self.end_of), memoryview(self.start_of)
 
 
 class _Contracted:
@@ -561,6 +756,7 @@ class _Contracted:
         self.to_start = np.full(n + 1, np.inf)
         self.to_start[c.inode] = self._along(self.ab, self.nb, c.istart, c.ipos)
         """time from each node back to the first junction of its chain (inf at a junction)"""
+        self.at_to_end, self.at_to_start = memoryview(self.to_end), memoryview(self.to_start)
 
         # chains as edges of the reversed junction graph: row = where one drives to, col = from
         s, e = c.first, c.last
@@ -579,6 +775,7 @@ class _Contracted:
         keep[1:] = pair[order][1:] != pair[order][:-1]
         order = order[keep]
         self.pair_key, self.pair_hop = pair[order], hop[order].astype(np.int32)  # sorted by pair
+        self._hop_of: dict[int, int] | None = None
         by_row = order[np.argsort(rows[order], kind="stable")]
         indptr = np.zeros(k + 2, dtype=np.int64)
         np.cumsum(np.bincount(rows[by_row], minlength=k), out=indptr[1 : k + 1])
@@ -588,6 +785,12 @@ class _Contracted:
         values = np.concatenate([data[by_row], np.ones(self.SLOTS)])
         self.m = m
         self.graph = csr_matrix((values, indices, indptr.astype(np.int32)), shape=(k + 1, k + 1))
+
+    def hop_of(self) -> dict[int, int]:
+        """``pair_hop`` by ``pair_key``, for one junction at a time (made on first use)."""
+        if self._hop_of is None:
+            self._hop_of = dict(zip(self.pair_key.tolist(), self.pair_hop.tolist(), strict=True))
+        return self._hop_of
 
     @staticmethod
     def _along(prefix: np.ndarray, blocked: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

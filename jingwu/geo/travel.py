@@ -39,7 +39,7 @@ import numpy as np
 
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
-from jingwu.geo.reverse_search import ReverseSearch, SearchTree
+from jingwu.geo.reverse_search import ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
@@ -297,7 +297,7 @@ class RoadTravelTimes:
         self.trees.keep(kept)
         return found, kept
 
-    def _search(self, weights: np.ndarray, target: SnappedPoint, limit: float) -> SearchTree:
+    def _search(self, weights: np.ndarray, target: SnappedPoint, limit: float) -> Tree:
         """Times from every node within ``limit`` seconds to the point ``target`` on its street."""
         net = self.network
         e, f = target.edge, target.fraction
@@ -309,7 +309,7 @@ class RoadTravelTimes:
         return self.search.run(weights, sources, limit, (target.road_lat, target.road_lon))
 
     def _etas(
-        self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, searched: SearchTree
+        self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, searched: Tree
     ) -> tuple[np.ndarray, np.ndarray]:
         """ETAs of all units (exact up to the search's bound) and the node each leaves its street by.
 
@@ -344,7 +344,7 @@ class RoadTravelTimes:
 
     def _etas_one(
         self, weights: np.ndarray, target: SnappedPoint, ue: int, ut: int, g: float, off_road_m: float,
-        searched: SearchTree,
+        searched: Tree,
     ) -> tuple[float, int]:
         """``_etas`` of one unit on the network (on ``ue`` at ``g``, twin ``ut``), step for step in floats."""
         net = self.network
@@ -510,7 +510,7 @@ class _Units(Protocol[_Found]):
         """Straight-line metres to the ``want``-th nearest on the network (or the farthest); None if none."""
         ...
 
-    def etas(self, searched: SearchTree) -> _Found: ...
+    def etas(self, searched: Tree) -> _Found: ...
 
     def within(self, found: _Found, bound: float) -> int:
         """How many on the network have an ETA of at most ``bound``."""
@@ -538,7 +538,7 @@ class _ManyUnits:
         k = min(want, len(straight)) - 1
         return float(np.partition(straight, k)[k])
 
-    def etas(self, searched: SearchTree) -> tuple[np.ndarray, np.ndarray]:
+    def etas(self, searched: Tree) -> tuple[np.ndarray, np.ndarray]:
         return self.travel._etas(self.weights, self.target, self.snaps, searched)
 
     def within(self, found: tuple[np.ndarray, np.ndarray], bound: float) -> int:
@@ -567,7 +567,7 @@ class _OneUnit:
     def kth_straight(self, want: int) -> float | None:
         return self.straight
 
-    def etas(self, searched: SearchTree) -> tuple[float, int]:
+    def etas(self, searched: Tree) -> tuple[float, int]:
         return self.travel._etas_one(self.weights, self.target, self.edge, self.twin, self.fraction,
                                      self.off_road_m, searched)
 
@@ -622,7 +622,7 @@ class PathTree:
     slice checked against ``pred`` costs ~3 us (tests/bench/test_path_walk_bench.py).
     """
 
-    def __init__(self, travel: RoadTravelTimes, searched: SearchTree) -> None:
+    def __init__(self, travel: RoadTravelTimes, searched: Tree) -> None:
         self.travel = travel
         self.searched = searched
         self._passed: dict[int, int] = {searched.root: -1, -9999: -1}
@@ -658,16 +658,7 @@ class PathTree:
     def _walk(self, here: int) -> int:
         """Walk from local node ``here`` until the search's root or an earlier walk; its place."""
         passed = self._passed
-        step, seen = self.searched.pred.item, passed.get  # Python ints, cheaper than indexing
-        walk: list[int] = []
-        add = walk.append
-        v = here
-        while True:
-            add(v)
-            v = step(v)
-            at = seen(v)
-            if at is not None:  # an earlier walk's node, the root or none
-                break
+        walk, at = self.searched.walk(here, passed)  # to an earlier walk's node, the root or none
         rest = divmod(at, 2**32) if at >= 0 else (-1, 0)
         nodes = self.searched.network_ids(walk)
         hops, tail_m = nodes, 0.0
@@ -698,14 +689,12 @@ class KeptSearch:
     """The weights searched; held so that their ``id`` in ``key`` cannot be reused by another array."""
     limit: float
     """Seconds from the incident's point on the road that the search covered."""
-    searched: SearchTree
+    searched: Tree
     paths: PathTree
 
     @property
     def nbytes(self) -> int:
-        tree = self.searched
-        own = tree.dist.nbytes + tree.pred.nbytes + (tree.nodes.nbytes if tree.nodes is not None else 0)
-        return own + self.paths.nbytes
+        return self.searched.nbytes + self.paths.nbytes
 
 
 class SearchCache:

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from jingwu.geo.reverse_search import ReverseSearch, SearchTree
+from jingwu.geo.reverse_search import JunctionTree, ReverseSearch, SearchTree
 from jingwu.geo.roads import BuildReport, RoadNetwork, network_of
 
 RTOL, ATOL = 1e-9, 1e-6
@@ -100,6 +100,7 @@ def _check(net: RoadNetwork, search: ReverseSearch, weights, sources, limit, pat
     tree = search._contracted_search(weights, sources, limit)
     assert tree is not None
     n = net.n_nodes
+    _check_lazy(tree, search._contracted_search(weights, sources, limit), n)
     assert tree.root == n and tree.nodes is None
     assert tree.dist.shape == (n + 1,) and tree.pred.shape == (n + 1,)
     assert tree.dist[n] == 0 and tree.pred[n] == -9999
@@ -116,6 +117,24 @@ def _check(net: RoadNetwork, search: ReverseSearch, weights, sources, limit, pat
         reached = rng.choice(reached, paths, replace=False)
     for v in reached.tolist():
         assert np.isclose(_pred_time(net, weights, tree, v, sources), b[v], rtol=RTOL, atol=ATOL)
+
+
+def _check_lazy(tree: JunctionTree, fresh: JunctionTree, n: int) -> None:
+    """A node read on its own (``dist_at``, ``dist_of``, ``pred_at``, a walk) is bit for bit what
+    the expansion of every node gives; ``fresh`` is the same search, never expanded."""
+    dist, pred = tree.dist, tree.pred
+    assert np.array_equal(fresh.dist_of(np.arange(n + 1)), dist)
+    some = range(n + 1) if n <= 400 else np.random.default_rng(n).choice(n, 150, replace=False).tolist()
+    assert [fresh.dist_at(v) for v in some] == dist[some].tolist()
+    assert [fresh.pred_at(v) for v in some] == pred[some].tolist()
+    assert fresh._dist is None and fresh._pred is None, "reading nodes must not expand the tree"
+    whole = SearchTree(dist, pred, n, None)
+    for start in (v for v in some if v < n):
+        # to the root, and to a node an earlier walk passed (where the walk must stop)
+        two_on = int(pred[pred[start]]) if pred[start] >= 0 else -9999
+        for seen in ({n: -1, -9999: -1}, {n: -1, -9999: -1, two_on: 5}):
+            if start not in seen:
+                assert fresh.walk(start, seen) == whole.walk(start, seen)
 
 
 def _sources_on_edge(net: RoadNetwork, weights, e: int, f: float) -> list[tuple[int, float]]:
