@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     checkin_interval_s: int = 900
     # Requests
     max_body_bytes: int = 64 * 1024
+    api_operation_threads: int = Field(default=2, ge=1, le=64)
+    """Threads that run the command centre's short requests (intake, recommendations, assignment,
+    status and position): few threads contend less for the GIL (docs/architecture.md, "Lanes")."""
     # Road network: an OSM extract (.osm.pbf/.osm/.osm.gz) or OSMnx GraphML; None = shipped Andorra.
     road_network: Path | None = None
     roads_enabled: bool = True

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from jingwu import __version__
 from jingwu.api.background import background_jobs
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
+from jingwu.api.lanes import OPERATIONS
 from jingwu.api.routes import analysis, audit, auth, events, geocode, incidents, majors, pages, reference, units
 from jingwu.api.routes import map as map_routes
 from jingwu.api.runtime import Runtime, build_runtime
@@ -31,6 +32,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         # Start-up objects (road graph, geocoder, catalogue) live for the whole run: keep them out of
         # the collector's way, or a full collection lands on one request in ~50 (see docs/geo.md).
         gc.freeze()
+        OPERATIONS.total_tokens = runtime.settings.api_operation_threads
         runtime.relay.start()
         tasks = [asyncio.create_task(job()) for job in background_jobs(runtime)] if timers else []
         try:

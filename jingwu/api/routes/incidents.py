@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from jingwu.api.deps import ActorDep, DepsDep, RequestIdDep
+from jingwu.api.lanes import operations_lane
 from jingwu.api.schemas import (
     AssignmentCreated,
     AssignmentIn,
@@ -41,6 +42,7 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
 @router.post("", status_code=201, response_model=IncidentCreated,
              responses={200: {"model": IncidentCreated, "description": "a retry: the incident already created"}})
+@operations_lane
 def create_incident(
     body: IncidentIn, actor: ActorDep, deps: DepsDep, response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
@@ -85,6 +87,7 @@ def list_incidents(
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
+@operations_lane
 def get_incident(incident_id: str, actor: ActorDep, deps: DepsDep) -> IncidentDetail:
     with read_connection(deps.engine) as conn:
         return IncidentDetail(**queries.incident_detail(conn, actor, incident_id))
@@ -111,17 +114,20 @@ def scene_report(
 
 
 @router.post("/{incident_id}/link", response_model=IncidentOut)
+@operations_lane
 def link(incident_id: str, body: LinkIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
     """Confirm this incident duplicates ``into``: it is merged and its callers join ``into``."""
     return IncidentOut(**incident_as_row(link_duplicate(deps, actor, incident_id, body.into)))
 
 
 @router.post("/{incident_id}/transition", response_model=IncidentOut)
+@operations_lane
 def transition(incident_id: str, body: TransitionIn, actor: ActorDep, deps: DepsDep) -> IncidentOut:
     return IncidentOut(**incident_as_row(transition_incident(deps, actor, incident_id, body.status, body.reason)))
 
 
 @router.get("/{incident_id}/recommendations", response_model=list[RecommendationOut])
+@operations_lane
 def recommendations(incident_id: str, actor: ActorDep, deps: DepsDep,
                     limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[RecommendationOut]:
     recs = recommend_units(deps, actor, incident_id, limit)
@@ -138,6 +144,7 @@ def _rec(r: object) -> dict:
 
 @router.post("/{incident_id}/assignments", status_code=201, response_model=AssignmentCreated,
              responses={409: {"description": "the unit is not available"}})
+@operations_lane
 def assign(incident_id: str, body: AssignmentIn, actor: ActorDep, deps: DepsDep) -> AssignmentCreated:
     a = assign_unit(deps, actor, AssignUnit(incident_id, body.unit_id, body.override_reason))
     return AssignmentCreated(incident_id=a.incident_id, unit_id=a.unit_id, call_sign=a.call_sign,

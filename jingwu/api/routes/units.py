@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from jingwu.api.deps import ActorDep, DepsDep
+from jingwu.api.lanes import operations_lane
 from jingwu.api.schemas import PositionIn, UnitDetail, UnitOut, UnitStatusIn
 from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
@@ -32,6 +33,7 @@ def get_unit(unit_id: str, actor: ActorDep, deps: DepsDep) -> UnitDetail:
 
 
 @router.post("/{unit_id}/status", response_model=UnitOut)
+@operations_lane
 def set_status(
     unit_id: str, body: UnitStatusIn, actor: ActorDep, deps: DepsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
@@ -43,6 +45,7 @@ def set_status(
 
 
 @router.post("/{unit_id}/position", status_code=202)
+@operations_lane
 def position(unit_id: str, body: PositionIn, actor: ActorDep, deps: DepsDep) -> dict[str, bool]:
     if body.at is not None and body.at.tzinfo is None:
         raise DomainError("at must carry a time zone (e.g. 2026-11-27T10:00:00Z)", field="at")

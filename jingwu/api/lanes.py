@@ -1,0 +1,40 @@
+"""Which threads run which requests: a small lane for the command centre's short requests.
+
+FastAPI runs a plain ``def`` route in AnyIO's shared pool of 40 threads. Under load, every request
+in flight then has a thread wanting the GIL: with 8 intake clients the server spent about a third
+of its CPU in the kernel switching between them (``perf``: futex waits in ``take_gil``). The
+routes a call-taker, dispatcher and unit hit on every call (intake, the incident, duplicates,
+transitions, recommendations, assignment, unit status and position) are short and run here, on
+``Settings.api_operation_threads`` threads (2 by default). Everything else (reports, analysis,
+exports, lists) stays in the shared pool, so a slow report never holds up a dispatch.
+
+Measured with ``jingwu bench intake --clients 8 --backend postgresql`` (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+OPERATIONS = CapacityLimiter(2)
+"""Threads of the operations lane; ``create_app`` sets their number from the settings."""
+
+
+def operations_lane(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run a synchronous route in the operations lane instead of the shared pool.
+
+    The wrapper is ``async`` (FastAPI awaits it on the event loop) and keeps the route's signature
+    (``functools.wraps``), from which FastAPI reads the parameters and their annotations."""
+
+    @functools.wraps(route)
+    async def in_lane(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await anyio.to_thread.run_sync(functools.partial(route, *args, **kwargs), limiter=OPERATIONS)
+
+    return in_lane

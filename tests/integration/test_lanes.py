@@ -1,0 +1,75 @@
+"""The operations lane: routes in it run on at most ``api_operation_threads`` threads at once, keep
+their parameters and validation, and the shared pool beside it is not limited by it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi import FastAPI
+
+from jingwu.api.app import create_app
+from jingwu.api.lanes import OPERATIONS, operations_lane
+from jingwu.api.runtime import Runtime
+from tests.integration.live_server import serving
+
+
+class Busy:
+    """How many requests were inside a route at once, at most."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def run(self, seconds: float) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(seconds)
+        with self._lock:
+            self.now -= 1
+
+
+def test_the_lane_runs_at_most_its_threads_and_the_pool_more() -> None:
+    app = FastAPI()
+    lane, pool = Busy(), Busy()
+
+    @app.get("/lane/{n}")
+    @operations_lane
+    def in_lane(n: int, tag: str = "") -> dict[str, object]:
+        lane.run(0.2)
+        return {"n": n, "tag": tag}
+
+    @app.get("/pool/{n}")
+    def in_pool(n: int) -> dict[str, int]:
+        pool.run(0.2)
+        return {"n": n}
+
+    before = OPERATIONS.total_tokens
+    OPERATIONS.total_tokens = 2
+    try:
+        with serving(app) as base, ThreadPoolExecutor(8) as ex:
+            answers = list(ex.map(lambda n: httpx.get(f"{base}/lane/{n}", params={"tag": f"t{n}"}, timeout=30),
+                                  range(8)))
+            pooled = list(ex.map(lambda n: httpx.get(f"{base}/pool/{n}", timeout=30), range(8)))
+            bad = httpx.get(f"{base}/lane/seven", timeout=30)
+    finally:
+        OPERATIONS.total_tokens = before
+    assert [a.json() for a in answers] == [{"n": n, "tag": f"t{n}"} for n in range(8)]
+    assert all(p.status_code == 200 for p in pooled)
+    assert lane.most == 2
+    assert pool.most > 2  # the same load in the shared pool overlaps more: the limit is the lane's
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "n"]
+
+
+def test_the_server_sizes_the_lane_from_the_settings(runtime: Runtime) -> None:
+    before = OPERATIONS.total_tokens
+    runtime.settings.api_operation_threads = 3
+    try:
+        with serving(create_app(runtime, timers=False)) as base:
+            assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
+            assert OPERATIONS.total_tokens == 3
+    finally:
+        OPERATIONS.total_tokens = before
