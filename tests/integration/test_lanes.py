@@ -1,8 +1,10 @@
 """The operations lane: routes in it run on at most ``api_operation_threads`` threads at once, keep
-their parameters and validation, and the shared pool beside it is not limited by it."""
+their parameters and validation, and the shared pool beside it is not limited by it. And the
+server's collector settings, made in the same start-up."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi import FastAPI
 
-from jingwu.api.app import create_app
+from jingwu.api.app import YOUNG_GC_THRESHOLD, create_app
 from jingwu.api.lanes import OPERATIONS, operations_lane
 from jingwu.api.runtime import Runtime
 from tests.integration.live_server import serving
@@ -64,12 +66,14 @@ def test_the_lane_runs_at_most_its_threads_and_the_pool_more() -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "n"]
 
 
-def test_the_server_sizes_the_lane_from_the_settings(runtime: Runtime) -> None:
-    before = OPERATIONS.total_tokens
+def test_the_server_sizes_the_lane_and_the_young_generation(runtime: Runtime) -> None:
+    before, thresholds = OPERATIONS.total_tokens, gc.get_threshold()
     runtime.settings.api_operation_threads = 3
     try:
         with serving(create_app(runtime, timers=False)) as base:
             assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
             assert OPERATIONS.total_tokens == 3
+            assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *thresholds[1:])
+        assert gc.get_threshold() == thresholds  # given back when the server stops
     finally:
         OPERATIONS.total_tokens = before
