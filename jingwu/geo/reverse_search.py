@@ -111,8 +111,8 @@ class JunctionTree:
     one slice of the chain table.
     """
 
-    __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dist", "_dj", "_first_hops", "_fixed",
-                 "_pred", "root")
+    __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dj", "_first_hops", "_fixed", "_full",
+                 "root")
 
     nodes = None
 
@@ -127,8 +127,8 @@ class JunctionTree:
         self._fixed = fixed
         """node -> (time, predecessor) for the shape points of chains that hold a source"""
         self.root = chains.network.n_nodes
-        self._dist: np.ndarray | None = None
-        self._pred: np.ndarray | None = None
+        self._full: tuple[np.ndarray, np.ndarray] | None = None
+        """every node's time and predecessor, made when first asked for (tests, other readers)"""
 
     # --- read where asked ---------------------------------------------------------------------
 
@@ -243,28 +243,25 @@ class JunctionTree:
     @property
     def nbytes(self) -> int:
         own = self._dj.nbytes + self._came.nbytes + 120 * len(self._fixed) + 60 * len(self._first_hops) + 300
-        expanded = (self._dist.nbytes if self._dist is not None else 0) + (
-            self._pred.nbytes if self._pred is not None else 0)
-        return own + expanded
+        return own + (self._full[0].nbytes + self._full[1].nbytes if self._full is not None else 0)
 
     # --- every node at once -------------------------------------------------------------------
 
     @property
     def dist(self) -> np.ndarray:
-        if self._dist is None:
-            self._expand()
-        assert self._dist is not None
-        return self._dist
+        return self._expanded()[0]
 
     @property
     def pred(self) -> np.ndarray:
-        if self._pred is None:
-            self._expand()
-        assert self._pred is not None
-        return self._pred
+        return self._expanded()[1]
 
-    def _expand(self) -> None:
+    def _expanded(self) -> tuple[np.ndarray, np.ndarray]:
         """Every node's time and predecessor, as ``dist_at`` and ``pred_at`` give them one by one."""
+        if self._full is None:
+            self._full = self._expand()
+        return self._full
+
+    def _expand(self) -> tuple[np.ndarray, np.ndarray]:
         c, con, dj, bound = self._c, self._con, self._dj, self._bound
         n, k = self.root, c.k
         dist = con.to_end + np.take(dj, c.end_of)  # out of its chain at either end
@@ -290,7 +287,7 @@ class JunctionTree:
             if came[j] == k:
                 pred[c.junctions[j]] = first_hop
         pred[n] = -9999
-        self._dist, self._pred = dist, pred
+        return dist, pred
 
 
 Tree = SearchTree | JunctionTree

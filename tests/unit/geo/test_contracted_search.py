@@ -127,7 +127,7 @@ def _check_lazy(tree: JunctionTree, fresh: JunctionTree, n: int) -> None:
     some = range(n + 1) if n <= 400 else np.random.default_rng(n).choice(n, 150, replace=False).tolist()
     assert [fresh.dist_at(v) for v in some] == dist[some].tolist()
     assert [fresh.pred_at(v) for v in some] == pred[some].tolist()
-    assert fresh._dist is None and fresh._pred is None, "reading nodes must not expand the tree"
+    assert fresh._full is None, "reading nodes must not expand the tree"
     whole = SearchTree(dist, pred, n, None)
     for start in (v for v in some if v < n):
         # to the root, and to a node an earlier walk passed (where the walk must stop)
