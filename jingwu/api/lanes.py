@@ -13,9 +13,11 @@ Measured with ``jingwu bench intake --clients 8 --backend postgresql`` (docs/ben
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -23,8 +25,19 @@ from anyio import CapacityLimiter
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OPERATIONS = CapacityLimiter(2)
-"""Threads of the operations lane; ``create_app`` sets their number from the settings."""
+DEFAULT_THREADS = 2
+_LANES: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+"""One lane per event loop: an AnyIO limiter wakes its waiters from the loop that releases it, so
+two servers in one process (tests, the UI benchmark) must not share one."""
+
+
+def operations_limiter() -> CapacityLimiter:
+    """The operations lane of the running event loop (``create_app`` sizes it at start-up)."""
+    loop = asyncio.get_running_loop()
+    lane = _LANES.get(loop)
+    if lane is None:
+        lane = _LANES[loop] = CapacityLimiter(DEFAULT_THREADS)
+    return lane
 
 
 def operations_lane(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
@@ -35,6 +48,7 @@ def operations_lane(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(route)
     async def in_lane(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await anyio.to_thread.run_sync(functools.partial(route, *args, **kwargs), limiter=OPERATIONS)
+        return await anyio.to_thread.run_sync(functools.partial(route, *args, **kwargs),
+                                              limiter=operations_limiter())
 
     return in_lane

@@ -695,7 +695,6 @@ class _Chains:
             self.fwd[:-1] = np.where(step[:-1], edge(here, there), -1)
             self.bwd[:-1] = np.where(step[:-1], edge(there, here), -1)
         self.step = step
-        self.chain_a, self.chain_b = self.jid[self.node[self.first]], self.jid[self.node[self.last]]
         chain_of = np.repeat(np.arange(len(chains)), lengths)
         self.chain_of = chain_of
         interior = np.ones(total, dtype=bool)
@@ -718,9 +717,6 @@ class _Chains:
         self.next[self.inode] = self.node[self.ipos + 1]
         self.prev = np.full(n + 1, -9999, dtype=np.int32)
         self.prev[self.inode] = self.node[self.ipos - 1]
-        self.ifirst = np.searchsorted(self.ipos, self.first)
-        """index into the interior arrays of each chain's first interior node"""
-        self.ilast = np.searchsorted(self.ipos, self.last)
         # one node at a time (JunctionTree): a memoryview (``.data``) reads an element as a Python
         # number in half the time of ``ndarray.item``, without copying the arrays into lists
         self.at_jid, self.at_pos, self.at_chain = self.jid.data, self.pos_of.data, chain_of.data

@@ -616,10 +616,10 @@ class PathTree:
     Python lists: a kept tree holds a handful of objects for the garbage collector to scan instead
     of one per route node, and nothing is sized by the graph (a 1M-node search stays cheap to keep).
 
-    A walk is one dict lookup and one ``pred.item`` a node (~0.1 us), then a few numpy calls for the
-    metres. Taking a chain of shape points as one checked slice of the junction graph's chains was
-    tried and lost on Andorra: routes pass a junction every ~19 nodes on their long chains, and a
-    slice checked against ``pred`` costs ~3 us (tests/bench/test_path_walk_bench.py).
+    The search's tree walks (``walk``): over an expanded tree one dict lookup and one ``pred.item``
+    a node (~0.1 us); over the junction graph's (``JunctionTree``, nothing expanded) a chain of
+    shape points at a time, its direction worked out once and the rest of it one slice (~0.15 us a
+    node on Andorra's chains of ~8 points). Then a few numpy calls for the metres.
     """
 
     def __init__(self, travel: RoadTravelTimes, searched: Tree) -> None:
