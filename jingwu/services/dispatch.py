@@ -83,9 +83,11 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     if plan_only:
         limit = max(1, sum(need.values()))
     caps = set(need) | {itype.capability}
-    # With one capability asked for the plan only, every unit its search returns fills the plan:
-    # the routes are drawn in that search, not in a second question about the same units.
-    routes_now = routes and plan_only and len(caps) == 1 and set(need) == caps
+    # With one capability asked for, the units its search returns are the answer (the plan's
+    # fillers first, then alternatives up to ``limit``; for the plan only, when that capability is
+    # what the plan lacks): the routes are drawn in that search, not in a second question about
+    # the same units.
+    routes_now = routes and len(caps) == 1 and (set(need) == caps or not plan_only)
     now = deps.clock()
     estimates: dict[Capability, list[TravelEstimate]] = defaultdict(list)
     for cap in sorted(caps, key=lambda c: c.value):
