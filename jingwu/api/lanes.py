@@ -22,10 +22,13 @@ from weakref import WeakKeyDictionary
 import anyio.to_thread
 from anyio import CapacityLimiter
 
+from jingwu.config import Settings
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_THREADS = 2
+DEFAULT_THREADS: int = Settings.model_fields["api_operation_threads"].default
+"""A lane's threads until the server sizes it (apps built without ``create_app``: tests)."""
 _LANES: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
 """One lane per event loop: an AnyIO limiter wakes its waiters from the loop that releases it, so
 two servers in one process (tests, the UI benchmark) must not share one."""

@@ -143,10 +143,8 @@ class JunctionTree:
         return d if d <= self._bound else math.inf
 
     def dist_of(self, v: np.ndarray) -> np.ndarray:
-        c, con, dj = self._c, self._con, self._dj
         v = np.asarray(v, dtype=np.int64)
-        d = np.minimum(con.to_end[v] + dj[c.end_of[v]], con.to_start[v] + dj[c.start_of[v]])
-        np.putmask(d, ~(d <= self._bound), np.inf)
+        d, _ = _out_of_chains(self._c, self._con, self._dj, self._bound, v)
         if self._fixed:
             get = self._fixed.get
             for i, node in enumerate(v.tolist()):
@@ -264,14 +262,7 @@ class JunctionTree:
     def _expand(self) -> tuple[np.ndarray, np.ndarray]:
         c, con, dj, bound = self._c, self._con, self._dj, self._bound
         n, k = self.root, c.k
-        dist = con.to_end + np.take(dj, c.end_of)  # out of its chain at either end
-        other = con.to_start + np.take(dj, c.start_of)
-        back = other < dist
-        np.minimum(dist, other, out=dist)
-        pred = np.where(back, c.prev, c.next)
-        beyond = ~(dist <= bound)
-        np.putmask(dist, beyond, np.inf)
-        np.putmask(pred, beyond, -9999)
+        dist, pred = _out_of_chains(c, con, dj, bound, None)
         dist[n] = 0.0
         if self._fixed:
             at = np.fromiter(self._fixed, dtype=np.int64, count=len(self._fixed))
@@ -288,6 +279,29 @@ class JunctionTree:
                 pred[c.junctions[j]] = first_hop
         pred[n] = -9999
         return dist, pred
+
+
+def _out_of_chains(
+    c: _Chains, con: _Contracted, dj: np.ndarray, bound: float, v: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times and predecessors of nodes ``v`` (every node, the virtual source too, when None), each
+    leaving its chain at the end that is sooner from the junction graph's times ``dj``; inf and
+    -9999 beyond ``bound``. A junction is its own end. ``JunctionTree``'s scalar readers work out
+    one node with the same operations in the same order."""
+    if v is None:
+        to_end, to_start, end_of, start_of = con.to_end, con.to_start, c.end_of, c.start_of
+        after, before = c.next, c.prev
+    else:
+        to_end, to_start, end_of, start_of = con.to_end[v], con.to_start[v], c.end_of[v], c.start_of[v]
+        after, before = c.next[v], c.prev[v]
+    d_end = to_end + np.take(dj, end_of)
+    d_start = to_start + np.take(dj, start_of)
+    pred = np.where(d_start < d_end, before, after)
+    dist = np.minimum(d_end, d_start)
+    beyond = ~(dist <= bound)
+    np.putmask(dist, beyond, np.inf)
+    np.putmask(pred, beyond, -9999)
+    return dist, pred
 
 
 Tree = SearchTree | JunctionTree
@@ -459,13 +473,7 @@ class ReverseSearch:
             here = [(pos, o) for pos, in_ch, o in inner if in_ch == ch]
             f, last = int(c.first[ch]), int(c.last[ch])
             v = c.node[f + 1 : last]
-            d_end = con.to_end[v] + dj[c.end_of[v]]
-            d_start = con.to_start[v] + dj[c.start_of[v]]
-            d = np.minimum(d_end, d_start)
-            pv = np.where(d_start < d_end, c.prev[v], c.next[v])
-            beyond = ~(d <= bound)
-            np.putmask(d, beyond, np.inf)
-            np.putmask(pv, beyond, -9999)
+            d, pv = _out_of_chains(c, con, dj, bound, v)
             if last - f <= self.walk_below:
                 times, hops = d.tolist(), pv.tolist()
                 self._walk_to_sources(con, f, last, here, times, hops, limit)
