@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -362,7 +363,7 @@ def load_road_network(path: Path, cache_dir: Path | None = None, settings: RoadS
         if cached.exists():
             try:
                 return read_network(cached)
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 cached.unlink(missing_ok=True)  # a torn or stale cache is rebuilt, never trusted
     started = time.perf_counter()
     network = network_from_osm(read_roads(path), settings, source=str(path), sha256=sha)

@@ -102,7 +102,8 @@ def _read_server(spec: LiveSpec, lead: HttpDesk) -> _Setup:
     """What the drill needs from the server (catalogue, areas, units) and the local OSM extract."""
     catalogue, org, roster = lead.catalogue(), lead.org(), lead.units()
     osm = spec.osm_file or shipped_andorra()
-    surfaces = build_surfaces(load_road_network(osm, spec.data_dir / "roads"), osm, org)
+    surfaces = build_surfaces(load_road_network(osm, spec.data_dir / "roads"), osm, org,
+                              cache_dir=spec.data_dir / "drill")
     return _Setup(catalogue, org, roster, surfaces, load_mix(catalogue))
 
 

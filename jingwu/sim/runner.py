@@ -66,7 +66,8 @@ def run_fast(settings: Settings, spec: DrillSpec, *, profile: WeeklyProfile | No
     world = build_world(settings, start=start, units=spec.units, travel=spec.travel, seed=spec.seed)
     t0 = time.perf_counter()
     mix = load_mix(world.deps.catalogue, mix_file)
-    surfaces: CallSurfaces = build_surfaces(world.network, world.osm_file, world.org)
+    surfaces: CallSurfaces = build_surfaces(world.network, world.osm_file, world.org,
+                                            cache_dir=settings.data_dir / "drill")
     generator = CallGenerator(profile or load_call_profile(), mix, surfaces, calls_per_day=spec.calls_per_day,
                               seed=spec.seed, timezone=settings.timezone,
                               in_area=lambda p: world.org.resolve_station(p) is not None)

@@ -17,7 +17,10 @@ the coefficients in ``jingwu/data/drill_spatial.json`` read as relative importan
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,7 +35,7 @@ from shapely.ops import unary_union
 
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.org import OrgTree
-from jingwu.geo.roads import ROAD_CLASSES, RoadNetwork
+from jingwu.geo.roads import ROAD_CLASSES, RoadNetwork, file_sha256
 
 M_PER_DEG_LAT = 111_320.0
 POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "public_transport", "railway")
@@ -257,13 +260,61 @@ class CallSurfaces:
         raise RuntimeError(f"could not place a call inside the service area after {tries} tries")
 
 
-def build_surfaces(network: RoadNetwork, osm_file: Path, org: OrgTree,
-                   settings: dict[str, Any] | None = None) -> CallSurfaces:
-    settings = settings or load_spatial_settings()
+SURFACE_CACHE_VERSION = 1
+"""Bump when the surfaces' recipe changes in code (the data and settings are in the key)."""
+
+
+def surface_cache_key(pieces: RoadPieces, osm_file: Path, settings: dict[str, Any]) -> str:
+    """What the weights depend on: the extract's bytes, the road pieces they are laid on and the
+    settings (so a new extract, a rebuilt network or an edited ``drill_spatial.json`` each miss)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([SURFACE_CACHE_VERSION, file_sha256(osm_file), settings], sort_keys=True).encode())
+    for name in ("lat0", "lon0", "lat1", "lon1", "metres", "road_class"):
+        digest.update(np.ascontiguousarray(getattr(pieces, name)).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def _read_weights(path: Path, size: int) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            weights = {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        path.unlink(missing_ok=True)  # a torn cache is rebuilt, never trusted
+        return None
+    if not weights or any(w.shape != (size,) for w in weights.values()):
+        path.unlink(missing_ok=True)
+        return None
+    return weights
+
+
+def surface_weights_for(network: RoadNetwork, osm_file: Path, settings: dict[str, Any],
+                        cache_dir: Path | None = None) -> tuple[RoadPieces, dict[str, np.ndarray]]:
+    """The road pieces and their surface weights, through a cache in ``cache_dir`` when given.
+
+    Reading the extract's POIs and land use and summing the kernels takes ~0.4 s on Andorra, a
+    twentieth of a drill's whole day, for figures that only change with the extract or the
+    settings; the cached ``.npz`` reads back in a millisecond, bit for bit."""
     pieces = RoadPieces.from_network(network)
-    ctx = read_osm_context(osm_file, settings)
-    comp = components(pieces, ctx, settings)
-    return CallSurfaces(pieces, surface_weights(pieces, comp, settings), org)
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"surfaces-{surface_cache_key(pieces, osm_file, settings)}.npz"
+        if cached.exists():
+            weights = _read_weights(cached, len(pieces.metres))
+            if weights is not None:
+                return pieces, weights
+    weights = surface_weights(pieces, components(pieces, read_osm_context(osm_file, settings), settings), settings)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **weights)  # type: ignore[arg-type]
+        tmp.replace(cached)
+    return pieces, weights
+
+
+def build_surfaces(network: RoadNetwork, osm_file: Path, org: OrgTree,
+                   settings: dict[str, Any] | None = None, cache_dir: Path | None = None) -> CallSurfaces:
+    pieces, weights = surface_weights_for(network, osm_file, settings or load_spatial_settings(), cache_dir)
+    return CallSurfaces(pieces, weights, org)
 
 
 def patrol_posts(surfaces: CallSurfaces, units: list[tuple[str, str]], seed: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jingwu.geo.roads import ROAD_CLASSES
+from jingwu.geo.roads import ROAD_CLASSES, shipped_andorra
 
 
 def test_every_surface_samples_inside_the_area(surfaces, org) -> None:
@@ -39,3 +39,33 @@ def test_pieces_count_a_two_way_street_once(surfaces, network) -> None:
     two_way = int((twin >= 0).sum())
     assert len(surfaces.pieces.metres) == network.n_edges - two_way // 2
     assert surfaces.share("people", np.ones(len(surfaces.pieces.metres), dtype=bool)) == pytest.approx(1.0)
+
+
+def test_cached_surface_weights_read_back_bit_for_bit_and_miss_on_new_settings(network, tmp_path,
+                                                                                 monkeypatch) -> None:
+    from jingwu.sim import spatial
+
+    osm = shipped_andorra()
+    settings = spatial.load_spatial_settings()
+    _, built = spatial.surface_weights_for(network, osm, settings, tmp_path)
+    (cached,) = tmp_path.glob("surfaces-*.npz")
+
+    read = []
+    monkeypatch.setattr(spatial, "read_osm_context", lambda *a: read.append(a) or pytest.fail("cache missed"))
+    _, again = spatial.surface_weights_for(network, osm, settings, tmp_path)
+    assert sorted(again) == sorted(built)
+    for name, w in built.items():
+        assert again[name].tobytes() == w.tobytes()
+    monkeypatch.undo()
+
+    # An edited settings file is another key: the surfaces are built again, beside the first.
+    changed = {**settings, "poi_radius_m": float(settings.get("poi_radius_m", 250)) + 50}
+    _, other = spatial.surface_weights_for(network, osm, changed, tmp_path)
+    assert len(list(tmp_path.glob("surfaces-*.npz"))) == 2
+    assert other["people"].tobytes() != built["people"].tobytes()
+
+    # A torn file is rebuilt, never trusted.
+    cached.write_bytes(cached.read_bytes()[:100])
+    _, rebuilt = spatial.surface_weights_for(network, osm, settings, tmp_path)
+    assert rebuilt["people"].tobytes() == built["people"].tobytes()
+    assert spatial._read_weights(cached, len(built["people"])) is not None
