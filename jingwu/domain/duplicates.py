@@ -9,9 +9,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from jingwu.domain.geography import GeoPoint, haversine_m
-from jingwu.domain.incident import Incident
+from jingwu.domain.incident import OPEN_STATUSES, IncidentStatus
+
+
+class ReportedIncident(Protocol):
+    """What the duplicate check reads of an incident: an ``Incident``, or the store's narrow
+    ``OpenIncident`` (the check runs on every call and reads dozens of incidents in a busy area)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type_code(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def status(self) -> IncidentStatus: ...
+    @property
+    def location(self) -> GeoPoint: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """An incident as the duplicate check sees it: where, when, what, and whether still open."""
+
+    id: str
+    type_code: str
+    family: str
+    status: IncidentStatus
+    location: GeoPoint
+    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +58,14 @@ def possible_duplicates(
     family: str,
     point: GeoPoint,
     at: datetime,
-    open_incidents: Iterable[Incident],
+    open_incidents: Iterable[ReportedIncident],
     radius_m: float,
     window_s: float,
     exclude: str | None = None,
 ) -> list[DuplicateCandidate]:
     out = []
     for inc in open_incidents:
-        if inc.id == exclude or inc.family != family or not inc.is_open:
+        if inc.id == exclude or inc.family != family or inc.status not in OPEN_STATUSES:
             continue
         age = (at - inc.received_at).total_seconds()
         if not (-60 <= age <= window_s):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from jingwu.domain import events as ev
@@ -70,11 +70,18 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     picked for another capability first can never leave this one short. ``routes=False`` leaves
     the routes out (``assign_unit`` only needs to know who fills the plan, and at what ETA)."""
     actor.require(Action.INCIDENT_READ)
-    rules = deps.dispatch_rules
-    limit = limit or rules.recommendation_limit
     with read_connection(deps.engine) as conn:
         inc = _visible_incident(load_incident(conn, incident_id), actor, incident_id)
         units = available_units(conn, also=inc.active_units)
+    return _recommend(deps, actor, inc, units, limit, plan_only=plan_only, routes=routes)
+
+
+def _recommend(deps: Dependencies, actor: Actor, inc: Incident, units: list[Unit], limit: int | None, *,
+               plan_only: bool, routes: bool) -> list[Recommendation]:
+    """``recommend_units`` on the incident and units already read (by a read, or by the unit of
+    work of an assignment)."""
+    rules = deps.dispatch_rules
+    limit = limit or rules.recommendation_limit
     units = [u for u in units if actor.sees(u.home_station)]
     by_id = {u.id: u for u in units}
     itype = deps.catalogue.get(inc.type_code)
@@ -119,16 +126,20 @@ def _with_routes(deps: Dependencies, ranked: list[Recommendation], by_id: dict[s
 
 def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment:
     actor.require(Action.INCIDENT_ASSIGN)
-    recs = recommend_units(deps, actor, cmd.incident_id, plan_only=True, routes=False)
-    rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
-    recommended = rec is not None and rec.fills_plan
+    actor.require(Action.INCIDENT_READ)
     reason = (cmd.override_reason or "").strip() or None
-    if not recommended and reason is None:
-        _refuse_unrecommended(deps, actor, cmd.unit_id)
     now = deps.clock()
     try:
         with deps.uow() as uow:
+            # The recommendation is checked on the incident as locked and the units as they stand
+            # now, in this transaction: one read of each, and no stale ranking between the two.
             inc = _visible_incident(uow.incidents.get(cmd.incident_id, for_update=True), actor, cmd.incident_id)
+            recs = _recommend(deps, actor, inc, available_units(uow.conn, also=inc.active_units), None,
+                              plan_only=True, routes=False)
+            rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
+            recommended = rec is not None and rec.fills_plan
+            if not recommended and reason is None:
+                _refuse_unrecommended(uow.conn, actor, cmd.unit_id)
             unit = uow.units.get(cmd.unit_id, for_update=True)
             if not actor.sees(unit.home_station):
                 raise NotFound(f"unit {cmd.unit_id} not found", field="unit_id")
@@ -154,11 +165,10 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
     return Assignment(inc.id, unit.id, unit.call_sign, recommended, reason, eta_s)
 
 
-def _refuse_unrecommended(deps: Dependencies, actor: Actor, unit_id: str) -> NoReturn:
+def _refuse_unrecommended(conn: Connection, actor: Actor, unit_id: str) -> NoReturn:
     """Why a unit sent without a reason is refused: a unit that is not free is 409 (a dispatcher who
     lost a race by milliseconds is told so, as with a reason), a free one needs ``override_reason``."""
-    with read_connection(deps.engine) as conn:
-        seen = load_unit(conn, unit_id)
+    seen = load_unit(conn, unit_id)
     if seen is None or not actor.sees(seen.home_station):
         raise NotFound(f"unit {unit_id} not found", field="unit_id")
     if seen.status is not UnitStatus.AVAILABLE:

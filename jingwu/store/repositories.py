@@ -11,9 +11,11 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Row, Table, Text, bindparam, cast, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Table, Text, bindparam, cast, insert, or_, select, update
 
+from jingwu.domain.duplicates import OpenIncident
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
 from jingwu.domain.geography import GeoPoint, degree_margins
@@ -209,20 +211,23 @@ class IncidentRepository:
         _insert_rows(self.conn, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
-                  limit: int = 50) -> list[Incident]:
+                  limit: int = 50) -> list[OpenIncident]:
         """Open incidents of a family received since ``since`` inside the box around a circle of
-        ``radius_m`` (newest first); the exact distance is the domain's to judge."""
+        ``radius_m`` (newest first); the exact distance is the domain's to judge. Only what the
+        duplicate check reads: every call runs it, and in a busy area it finds dozens of rows."""
         dlat, dlon = degree_margins(lat, radius_m)
         rows = _OPEN_NEAR.all(self.conn, {"family": family, "since": since, "lat_lo": lat - dlat,
                                           "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon,
                                           "limit": limit})
-        return [incident_from_row(r) for r in rows]
+        return [OpenIncident(id=id_, type_code=type_code, family=fam, status=_INCIDENT_STATUS[status],
+                             location=GeoPoint(lat=r_lat, lon=r_lon), received_at=received_at)
+                for id_, type_code, fam, status, r_lat, r_lon, received_at in rows]
 
 
 def _open_near() -> DirectStatement:
     c = t.incidents.c
     return DirectStatement(
-        select(t.incidents).where(
+        select(c.id, c.type_code, c.family, c.status, c.lat, c.lon, c.received_at).where(
             c.family == bindparam("family"), c.received_at >= bindparam("since"),
             c.status.in_([bindparam(f"open_{i}", s.value) for i, s in enumerate(sorted(OPEN_STATUSES))]),
             c.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
@@ -291,16 +296,63 @@ def load_unit(conn: Connection, unit_id: str) -> Unit | None:
 _AVAILABLE_UNITS = RowMemo(max_rows=5_000, make=unit_from_row)
 """Most units are unchanged from one recommendation to the next: each row is made a ``Unit`` once."""
 
+_AVAILABLE_STATE = DirectStatement(
+    select(t.units.c.id, t.units.c.version, t.units.c.lat, t.units.c.lon, t.units.c.position_at)
+    .where(t.units.c.status == bindparam("status"))
+)
+"""What tells whether an available unit's row changed since it was read: every change to a unit
+goes through its versioned save (the version goes up) except a position fix, which writes only
+lat, lon and position_at."""
+
+_KNOWN_UNITS: WeakKeyDictionary[Engine, dict[str, Unit]] = WeakKeyDictionary()
+"""Per database, the ``Unit`` last made of each unit's row by ``available_units``."""
+_KNOWN_UNITS_MAX = 20_000
+_READ_ALL_OVER = 8
+"""More changed units than this and the whole list is read again in one statement."""
+
+
+def _unchanged(unit: Unit, version: int, lat: float | None, lon: float | None, at: datetime | None) -> bool:
+    pos = unit.position
+    return (unit.version == version and unit.position_at == at
+            and (pos.lat == lat and pos.lon == lon if pos is not None else lat is None))
+
 
 def available_units(conn: Connection, also: Iterable[str] = ()) -> list[Unit]:
     """The available units, plus the units ``also`` names (an incident's active units) whatever their
     status: what ``recommend_units`` ranks, read with compiled statements.
 
-    The available units are shared between reads while their rows are unchanged (a row's version,
-    status or position changing makes a new one): they are for reading, never to be changed or
-    saved; a use case that changes a unit loads it in its unit of work. Each recommendation ranked
-    every available unit, and building them was ~13 % of a dispatch cycle (docs/benchmarks.md)."""
-    units = _UNITS_WITH_STATUS.all(conn, {"status": UnitStatus.AVAILABLE.value}, memo=_AVAILABLE_UNITS)
+    Every recommendation, and the check inside every assignment, reads all the available units,
+    and most are as they were at the last read. So the read asks first for each available unit's
+    version and position only (five columns instead of thirteen: SQLite's driver and psycopg pay
+    per value), and reads in full only the units that changed, one by one, or all of them again
+    when more than a few did. Units are shared between reads while their rows are unchanged: they
+    are for reading, never to be changed or saved; a use case that changes a unit loads it in its
+    unit of work."""
+    known = _KNOWN_UNITS.get(conn.engine)
+    if known is None:
+        known = _KNOWN_UNITS.setdefault(conn.engine, {})
+    state = _AVAILABLE_STATE.all(conn, {"status": UnitStatus.AVAILABLE.value})
+    found: list[Unit | None] = []
+    changed: list[int] = []
+    for uid, version, lat, lon, at in state:
+        unit = known.get(uid)
+        if unit is not None and _unchanged(unit, version, lat, lon, at):
+            found.append(unit)
+        else:
+            changed.append(len(found))
+            found.append(None)
+    if len(changed) > _READ_ALL_OVER:
+        units = _UNITS_WITH_STATUS.all(conn, {"status": UnitStatus.AVAILABLE.value}, memo=_AVAILABLE_UNITS)
+        if len(known) >= _KNOWN_UNITS_MAX:
+            known.clear()
+        known.update((u.id, u) for u in units)
+    else:
+        for i in changed:
+            unit = load_unit(conn, state[i][0])
+            # On PostgreSQL this is a later snapshot: a unit that stopped being available is left out.
+            if unit is not None and unit.status is UnitStatus.AVAILABLE:
+                known[unit.id] = found[i] = unit
+        units = [u for u in found if u is not None]
     have = {u.id for u in units}
     for unit_id in also:
         if unit_id not in have:

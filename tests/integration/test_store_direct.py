@@ -256,6 +256,53 @@ def test_available_units_read_again_follow_every_change(engine: Engine) -> None:
     assert again[moved_id] is not first[moved_id] and again[UNIT] is not first[UNIT]
 
 
+def test_available_units_follow_a_later_fix_at_the_same_place_and_many_changes_at_once(engine: Engine) -> None:
+    """A unit's row is read again when only its fix's time moved, and when more than a few units
+    changed the list is read whole: either way the answer is the Core query's."""
+    with read_connection(engine) as conn:
+        first = {u.id: u for u in available_units(conn)}
+    assert len(first) > 10
+    same_place = first[UNIT].position
+    assert same_place is not None
+    with engine.begin() as conn:
+        assert record_position(conn, UNIT, same_place, LATER)
+    with read_connection(engine) as conn:
+        again = {u.id: u for u in available_units(conn)}
+    assert again[UNIT].position_at == LATER and again[UNIT] is not first[UNIT]
+
+    moved = sorted(set(first) - {UNIT})[:10]  # more than the few read one by one
+    with engine.begin() as conn:
+        for k, uid in enumerate(moved):
+            assert record_position(conn, uid, GeoPoint(42.5 + k / 1000, 1.55), LATER + timedelta(seconds=k))
+    with read_connection(engine) as conn:
+        after = {u.id: u for u in available_units(conn)}
+        core = {u.id: u for u in (unit_from_row(r) for r in conn.execute(
+            select(t.units).where(t.units.c.status == "available")))}
+    assert after == core
+    assert after[moved[3]].position == GeoPoint(42.503, 1.55)
+
+
+def test_available_units_of_two_databases_are_kept_apart(tmp_path: Path,
+                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two databases seeded alike hold the same unit ids, versions and fixes: what one read made of
+    a unit is never handed out for the other's."""
+    one, _ = fresh_engine("sqlite", tmp_path, tmp_path_factory)
+    other, _ = fresh_engine("sqlite", tmp_path, tmp_path_factory)
+    try:
+        with other.begin() as conn:  # changed behind the store's back: no version bump
+            conn.execute(update(t.units).where(t.units.c.id == UNIT).values(crew_size=7))
+        with read_connection(one) as conn:
+            ones = {u.id: u for u in available_units(conn)}
+        with read_connection(other) as conn:
+            others = {u.id: u for u in available_units(conn)}
+        assert ones[UNIT].version == others[UNIT].version and ones[UNIT].position_at == others[UNIT].position_at
+        assert ones[UNIT].crew_size != 7
+        assert others[UNIT].crew_size == 7
+    finally:
+        one.dispose()
+        other.dispose()
+
+
 def test_insert_row_fills_python_defaults_and_keeps_the_open_assignment_index(engine: Engine) -> None:
     at = datetime(2026, 11, 27, 5, 0, tzinfo=CST)
     with engine.begin() as conn:

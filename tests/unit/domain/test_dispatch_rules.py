@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jingwu.domain.dispatch import candidates, rank, still_needed
-from jingwu.domain.duplicates import possible_duplicates
+from jingwu.domain.duplicates import OpenIncident, possible_duplicates
 from jingwu.domain.geography import Area, GeoPoint, haversine_m
 from jingwu.domain.incident import Incident, IncidentStatus
 from jingwu.domain.incident_types import Capability
@@ -73,6 +73,25 @@ def test_duplicates_same_family_near_in_space_and_time() -> None:
     assert not possible_duplicates("property", near, T0 + timedelta(hours=1), [base], 300, 1800)
     base.status = IncidentStatus.CLOSED
     assert not possible_duplicates("property", near, T0, [base], 300, 1800)
+
+
+def test_duplicates_read_the_stores_narrow_open_incidents_as_incidents() -> None:
+    """The intake reads only what the check needs (``OpenIncident``); the answer is the same."""
+    def seen(status: IncidentStatus, minutes: float, north_m: float, id_: str) -> tuple[Incident, OpenIncident]:
+        where = GeoPoint(42.5 + north_m / 111_195, 1.52)
+        at = T0 + timedelta(minutes=minutes)
+        inc = Incident(id=id_, type_code="THEFT", family="property", priority=3, location=where, station_code="S",
+                       received_at=at, received_by="ct", status=status)
+        return inc, OpenIncident(id_, "THEFT", "property", status, where, at)
+
+    pairs = [seen(IncidentStatus.RECEIVED, 0, 100, "a"), seen(IncidentStatus.ON_SCENE, 3, 20, "b"),
+             seen(IncidentStatus.CLOSED, 1, 10, "c"), seen(IncidentStatus.MERGED, 2, 10, "d"),
+             seen(IncidentStatus.CLEARED, 4, 250, "e"), seen(IncidentStatus.RECEIVED, 5, 400, "f")]
+    at = T0 + timedelta(minutes=10)
+    full = possible_duplicates("property", GeoPoint(42.5, 1.52), at, [p[0] for p in pairs], 300, 1800)
+    narrow = possible_duplicates("property", GeoPoint(42.5, 1.52), at, [p[1] for p in pairs], 300, 1800)
+    assert narrow == full
+    assert [d.incident_id for d in narrow] == ["b", "a", "e"]
 
 
 def test_timers_cross_amber_then_red_once() -> None:
