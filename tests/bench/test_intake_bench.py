@@ -37,3 +37,11 @@ def test_receive_call_and_recommend(benchmark: Any, runtime: Runtime) -> None:
         return len(recommend_units(runtime.deps, SYSTEM, inc.id))
 
     assert benchmark(one) > 0
+
+
+def test_intake_cycle_runs_the_benchmarks_flow() -> None:
+    """The flow counted under callgrind (``tests/bench/intake_cycle.py``) still runs: on a fresh
+    SQLite database, every flow gets recommendations."""
+    from tests.bench.intake_cycle import flows
+
+    assert flows(3, None) >= 3
