@@ -218,16 +218,19 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
     await listener
 
 
-def _wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
+def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 30.0,
+             poll_s: float = 0.1) -> None:
+    """Wait for ``/healthz`` to answer (a server under callgrind takes minutes: ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError("the server exited; run `jingwu serve` by hand to see why")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=max(1.0, poll_s)).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
+        time.sleep(poll_s)
     raise RuntimeError("the server did not come up")
 
 

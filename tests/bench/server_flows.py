@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 import websockets.sync.client as ws_client
 
-from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare
+from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare, _wait_up
 
 WARM_UP = 30
 
@@ -46,20 +46,8 @@ def prepare(workdir: Path, pg_url: str) -> None:
     (workdir / "url").write_text(url, encoding="utf-8")
 
 
-def _wait_up(base: str, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise SystemExit("the server did not come up")
-
-
 def drive(base: str, n: int) -> None:
-    _wait_up(base)
+    _wait_up(base, timeout_s=600, poll_s=1.0)
     with httpx.Client(base_url=base, timeout=120) as client:
         r = client.post("/api/auth/token", data={"username": "dispatcher", "password": PASSWORD})
         r.raise_for_status()
