@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -45,6 +45,7 @@ def degree_margins(lat: float, radius_m: float) -> tuple[float, float]:
 
 
 def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
+    """The even-odd rule over every edge: the plain form ``RingIndex`` answers as (tested so)."""
     inside = False
     n = len(ring)
     j = n - 1
@@ -57,16 +58,69 @@ def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
     return inside
 
 
+Edge = tuple[float, float, float, float]
+
+
+class RingIndex:
+    """A ring's edges by latitude band, so a point is tested against the edges of its band only.
+
+    Every call resolves its place to a station, and a real boundary has hundreds to thousands of
+    vertices (a parish of Andorra ~600, a Chinese district many more): walking all of them in
+    Python took ~40 us a point. The even-odd rule counts the edges a ray from the point crosses,
+    and only an edge whose latitudes straddle the point's can be crossed; each band holds every
+    such edge for the latitudes it covers, so the count over a band is the count over the ring,
+    each edge tested with the same arithmetic as ``_in_ring`` (the same answer, to the bit)."""
+
+    __slots__ = ("_bands", "_count", "_scale", "_y0")
+
+    PER_BAND = 8
+    """Vertices per band, on average: fewer bands for small rings, at most 1,024."""
+
+    def __init__(self, ring: Ring) -> None:
+        ys = [y for _, y in ring] or [0.0]
+        self._y0 = min(ys)
+        self._count = count = max(1, min(1024, len(ring) // self.PER_BAND))
+        span = max(ys) - self._y0
+        self._scale = count / span if span > 0 else 0.0
+        bands: list[list[Edge]] = [[] for _ in range(count)]
+        j = len(ring) - 1
+        for i in range(len(ring)):
+            xi, yi = ring[i]
+            xj, yj = ring[j]
+            j = i
+            if yi == yj:
+                continue  # a level edge is never crossed
+            for k in range(self._band(min(yi, yj)), self._band(max(yi, yj)) + 1):
+                bands[k].append((xi, yi, xj, yj))
+        self._bands = tuple(tuple(b) for b in bands)
+
+    def _band(self, y: float) -> int:
+        """The band of latitude ``y``: one monotonic formula for edges and points alike, so an edge's
+        bands always include the band of any latitude between its ends."""
+        return min(self._count - 1, max(0, int((y - self._y0) * self._scale)))
+
+    def contains(self, lon: float, lat: float) -> bool:
+        inside = False
+        for xi, yi, xj, yj in self._bands[self._band(lat)]:
+            if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+                inside = not inside
+        return inside
+
+
 @dataclass(frozen=True, slots=True)
 class Polygon:
     """A polygon with holes: ``rings[0]`` is the shell, the rest are holes."""
 
     rings: tuple[tuple[tuple[float, float], ...], ...]
+    _index: tuple[RingIndex, ...] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", tuple(RingIndex(r) for r in self.rings))
 
     def contains(self, p: GeoPoint) -> bool:
-        if not self.rings or not _in_ring(p.lon, p.lat, self.rings[0]):
+        if not self.rings or not self._index[0].contains(p.lon, p.lat):
             return False
-        return not any(_in_ring(p.lon, p.lat, hole) for hole in self.rings[1:])
+        return not any(hole.contains(p.lon, p.lat) for hole in self._index[1:])
 
     def bbox(self) -> tuple[float, float, float, float]:
         xs = [x for x, _ in self.rings[0]]

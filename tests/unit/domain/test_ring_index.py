@@ -1,0 +1,52 @@
+"""Point in polygon by latitude bands (``RingIndex``) answers exactly as the plain walk over every edge."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jingwu.domain.geography import Area, GeoPoint, RingIndex, _in_ring
+from jingwu.services.demo import andorra_org
+
+coord = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, allow_infinity=False)
+# Vertices on a coarse grid as well, so that points fall exactly on vertices, edges and level runs.
+grid = st.integers(min_value=-4, max_value=4).map(lambda k: k / 4)
+vertex = st.tuples(st.one_of(coord, grid), st.one_of(coord, grid))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ring=st.lists(vertex, min_size=3, max_size=80), points=st.lists(vertex, min_size=1, max_size=30))
+def test_bands_answer_as_the_plain_walk_on_any_ring(ring: list[tuple[float, float]],
+                                                   points: list[tuple[float, float]]) -> None:
+    closed = (*ring, ring[0])
+    index = RingIndex(closed)
+    probes = points + list(closed) + [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in itertools.pairwise(closed)]
+    for lon, lat in probes:
+        assert index.contains(lon, lat) == _in_ring(lon, lat, closed), (lon, lat)
+
+
+def test_bands_answer_as_the_plain_walk_on_andorras_parishes() -> None:
+    rng = random.Random(5)
+    rings = [ring for unit in andorra_org() if unit.area is not None
+             for poly in unit.area.polygons for ring in poly.rings]
+    assert rings and max(len(r) for r in rings) > 100
+    for ring in rings:
+        index = RingIndex(ring)
+        xs, ys = [x for x, _ in ring], [y for _, y in ring]
+        for _ in range(300):
+            lon, lat = rng.uniform(min(xs) - 0.01, max(xs) + 0.01), rng.uniform(min(ys) - 0.01, max(ys) + 0.01)
+            assert index.contains(lon, lat) == _in_ring(lon, lat, ring)
+        for lon, lat in ring[::7]:  # on the boundary itself
+            assert index.contains(lon, lat) == _in_ring(lon, lat, ring)
+
+
+def test_a_hole_is_outside() -> None:
+    square = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
+    hole = [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]
+    area = Area.from_geojson({"type": "Polygon", "coordinates": [square, hole]})
+    assert area.contains(GeoPoint(lat=0.5, lon=0.5))
+    assert not area.contains(GeoPoint(lat=2, lon=2))
+    assert not area.contains(GeoPoint(lat=5, lon=2))
