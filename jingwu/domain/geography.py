@@ -71,28 +71,44 @@ class RingIndex:
     such edge for the latitudes it covers, so the count over a band is the count over the ring,
     each edge tested with the same arithmetic as ``_in_ring`` (the same answer, to the bit)."""
 
-    __slots__ = ("_bands", "_count", "_scale", "_y0")
+    __slots__ = ("_bands", "_count", "_scale", "_span", "_y0")
 
     PER_BAND = 8
     """Vertices per band, on average: fewer bands for small rings, at most 1,024."""
 
+    MAX_COPIES = 16
+    """Edges kept, at most, per vertex: a ring of long edges crossing many bands (a comb) gets
+    fewer, taller bands instead of a copy of each edge in each."""
+
     def __init__(self, ring: Ring) -> None:
         ys = [y for _, y in ring] or [0.0]
         self._y0 = min(ys)
-        self._count = count = max(1, min(1024, len(ring) // self.PER_BAND))
-        span = max(ys) - self._y0
-        self._scale = count / span if span > 0 else 0.0
-        bands: list[list[Edge]] = [[] for _ in range(count)]
+        self._span = max(ys) - self._y0
+        edges: list[Edge] = []
         j = len(ring) - 1
         for i in range(len(ring)):
             xi, yi = ring[i]
             xj, yj = ring[j]
             j = i
-            if yi == yj:
-                continue  # a level edge is never crossed
-            for k in range(self._band(min(yi, yj)), self._band(max(yi, yj)) + 1):
-                bands[k].append((xi, yi, xj, yj))
+            if yi != yj:  # a level edge is never crossed
+                edges.append((xi, yi, xj, yj))
+        count = max(1, min(1024, len(ring) // self.PER_BAND))
+        bands = self._sorted_into(edges, count)
+        kept = sum(len(b) for b in bands)
+        if kept > self.MAX_COPIES * len(edges) + count:
+            bands = self._sorted_into(edges, max(1, count * self.MAX_COPIES * len(edges) // kept))
         self._bands = tuple(tuple(b) for b in bands)
+
+    def _sorted_into(self, edges: list[Edge], count: int) -> list[list[Edge]]:
+        """``count`` bands, each with every edge whose latitudes reach into it."""
+        self._count = count
+        self._scale = count / self._span if self._span > 0 else 0.0
+        bands: list[list[Edge]] = [[] for _ in range(count)]
+        for edge in edges:
+            _xi, yi, _xj, yj = edge
+            for k in range(self._band(min(yi, yj)), self._band(max(yi, yj)) + 1):
+                bands[k].append(edge)
+        return bands
 
     def _band(self, y: float) -> int:
         """The band of latitude ``y``: one monotonic formula for edges and points alike, so an edge's

@@ -50,3 +50,20 @@ def test_a_hole_is_outside() -> None:
     assert area.contains(GeoPoint(lat=0.5, lon=0.5))
     assert not area.contains(GeoPoint(lat=2, lon=2))
     assert not area.contains(GeoPoint(lat=5, lon=2))
+
+
+def test_a_comb_of_long_edges_keeps_few_copies_and_the_same_answers() -> None:
+    """Teeth spanning the whole height would put each long edge in every band: the bands get
+    taller instead, and the answers stay the plain walk's."""
+    teeth = 200
+    ring = [(0.0, 0.0)]
+    for k in range(teeth):
+        ring += [(k + 0.0, 10.0), (k + 0.5, 10.0), (k + 0.5, 0.001 * (k % 7)), (k + 1.0, 0.001 * (k % 7))]
+    ring += [(teeth + 0.0, -1.0), (0.0, -1.0), (0.0, 0.0)]
+    index = RingIndex(ring)
+    assert 1 < len(index._bands) < len(ring) // RingIndex.PER_BAND  # taller bands than usual
+    assert sum(len(b) for b in index._bands) <= RingIndex.MAX_COPIES * len(ring) + len(index._bands)
+    rng = random.Random(2)
+    for _ in range(2000):
+        lon, lat = rng.uniform(-1, teeth + 1), rng.uniform(-2, 11)
+        assert index.contains(lon, lat) == _in_ring(lon, lat, ring)
