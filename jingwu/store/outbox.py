@@ -3,12 +3,18 @@ them published. It lives with the store because it reads the outbox; it knows th
 
 A commit wakes it at once; it also polls, so events left by a crash between commit and publish
 still go out (at least once; ``seq`` lets consumers drop a repeat).
+
+Several nodes on one PostgreSQL database relay one at a time (``leader_lock``). A commit on a node
+that is not the leader wakes the leader through PostgreSQL (``NOTIFY``, heard by every node's
+listener thread), so its events leave at once instead of at the leader's next poll (half a second
+on average with the one-second poll: the event p50 of ``jingwu bench intake --workers 2``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +28,8 @@ from jingwu.store.engine import is_sqlite, writer_turn
 log = logging.getLogger(__name__)
 RELAY_LOCK = 0x6A696E67_77750002
 """PostgreSQL advisory lock id held by the node that relays ("jingwu" + 2)."""
+CHANNEL = "jingwu_outbox"
+"""The PostgreSQL channel on which a node that is not the leader tells it that events are waiting."""
 
 
 class OutboxRelay:
@@ -38,32 +46,54 @@ class OutboxRelay:
         self.poll_s = poll_s
         self.batch = batch
         self._wake = threading.Event()
+        self._local = threading.Event()
+        """Set by this node's commits (``notify``), as against a wake from another node."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._lock_lock = threading.Lock()
+        self._next_try = 0.0
         self.published_count = 0
+        self.leader_wakes = 0
+        """How many times this node told the leader that events are waiting."""
 
     def notify(self) -> None:
+        """A commit on this node left events in the outbox."""
+        self._local.set()
         self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()
+        if self.leader_lock and self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name="outbox-listen", daemon=True)
+            self._listener.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for thread in (self._thread, self._listener):
+            if thread is not None:
+                thread.join(timeout=5)
+        self._thread = self._listener = None
         if self._leader is not None:
             self._leader.close()
             self._leader = None
 
     def is_leader(self) -> bool:
+        """Whether this node relays. A node that is not tries for the lock again at most once per
+        ``poll_s`` (so a leader that died is replaced within a poll), not on every wake."""
         if not self.leader_lock:
             return True
-        if self._leader is None:
+        with self._lock_lock:
+            if self._leader is not None:
+                return True
+            now = time.monotonic()
+            if now < self._next_try:
+                return False
+            self._next_try = now + self.poll_s
             conn = self.engine.connect()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar()
             conn.commit()
@@ -71,18 +101,50 @@ class OutboxRelay:
                 conn.close()
                 return False
             self._leader = conn
-        return True
+            return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll_s)
             self._wake.clear()
+            local = self._local.is_set()
+            self._local.clear()
             try:
+                if not self.is_leader():
+                    if local:  # our events wait in the outbox: wake whoever relays
+                        self._tell_leader()
+                    continue
                 while self.drain_once() >= self.batch:
                     pass
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 self._stop.wait(self.poll_s)
+
+    def _tell_leader(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+            conn.commit()
+        self.leader_wakes += 1
+
+    def _listen(self) -> None:
+        """Wake the relay whenever another node says events are waiting (``LISTEN`` on a connection
+        of its own, kept out of the pool while it listens)."""
+        while not self._stop.is_set():
+            fairy = None
+            try:
+                fairy = self.engine.raw_connection()
+                conn: Any = fairy.driver_connection
+                conn.autocommit = True
+                conn.execute(f"LISTEN {CHANNEL}")
+                while not self._stop.is_set():
+                    for _ in conn.notifies(timeout=0.5):
+                        self._wake.set()
+            except Exception:
+                log.exception("outbox listener failed; listening again")
+                self._stop.wait(self.poll_s)
+            finally:
+                if fairy is not None:
+                    fairy.invalidate()  # a listening session must not go back to the pool
 
     def drain_once(self) -> int:
         """Publish one batch of unpublished events; returns how many.

@@ -42,8 +42,12 @@ def test_event_crosses_nodes(settings: Settings, tmp_path: Path, tmp_path_factor
     node_settings = settings.model_copy(update={"database_url": url, "bus_url": NATS_URL})
     a = build_runtime(node_settings, engine=build_engine(url), migrate=False)
     b = build_runtime(node_settings, engine=build_engine(url), migrate=False)
+    # Polls a minute apart: events committed through a, which does not relay, can only leave within
+    # the test's seconds if a wakes the leader b through PostgreSQL.
+    a.relay.poll_s = b.relay.poll_s = 60.0
     try:
         with serving(create_app(a, timers=False)) as base_a, serving(create_app(b, timers=False)) as base_b:
+            assert b.relay.is_leader() and not a.relay.is_leader()
             tok = httpx.post(f"{base_b}/api/auth/token", data={"username": "dispatcher", "password": PASSWORD}).json()
             h = {"Authorization": f"Bearer {tok['access_token']}"}
             with connect(f"{base_b.replace('http', 'ws')}/api/events?token={tok['access_token']}") as ws:
@@ -64,6 +68,7 @@ def test_event_crosses_nodes(settings: Settings, tmp_path: Path, tmp_path_factor
         seqs = [m["seq"] for m in seen if "seq" in m]
         assert seqs == sorted(set(seqs))
         assert leaders == [False, True]
+        assert a.relay.leader_wakes >= 1 and b.relay.leader_wakes == 0
     finally:
         a.close()
         b.close()
