@@ -312,6 +312,11 @@ _ARRAYS: tuple[str, ...] = ("lat", "lon", "tail", "head", "metres", "seconds", "
 _ARRAYS += ("fwd_indptr", "fwd_edges", "rev_indptr", "rev_edges")
 
 
+UNREADABLE_CACHE: tuple[type[Exception], ...] = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+"""What ``np.load`` of a torn or stale cache file raises (a file cut short while written is a zip
+with no directory): such a cache is rebuilt, never trusted."""
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -363,7 +368,7 @@ def load_road_network(path: Path, cache_dir: Path | None = None, settings: RoadS
         if cached.exists():
             try:
                 return read_network(cached)
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            except UNREADABLE_CACHE:
                 cached.unlink(missing_ok=True)  # a torn or stale cache is rebuilt, never trusted
     started = time.perf_counter()
     network = network_from_osm(read_roads(path), settings, source=str(path), sha256=sha)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,7 +34,7 @@ from shapely.ops import unary_union
 
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.org import OrgTree
-from jingwu.geo.roads import ROAD_CLASSES, RoadNetwork, file_sha256
+from jingwu.geo.roads import ROAD_CLASSES, UNREADABLE_CACHE, RoadNetwork, file_sha256
 
 M_PER_DEG_LAT = 111_320.0
 POI_KEYS = ("amenity", "shop", "tourism", "leisure", "office", "public_transport", "railway")
@@ -264,21 +263,30 @@ SURFACE_CACHE_VERSION = 1
 """Bump when the surfaces' recipe changes in code (the data and settings are in the key)."""
 
 
-def surface_cache_key(pieces: RoadPieces, osm_file: Path, settings: dict[str, Any]) -> str:
+def surface_cache_key(pieces: RoadPieces, extract_sha256: str, settings: dict[str, Any]) -> str:
     """What the weights depend on: the extract's bytes, the road pieces they are laid on and the
     settings (so a new extract, a rebuilt network or an edited ``drill_spatial.json`` each miss)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([SURFACE_CACHE_VERSION, file_sha256(osm_file), settings], sort_keys=True).encode())
+    digest.update(json.dumps([SURFACE_CACHE_VERSION, extract_sha256, settings], sort_keys=True).encode())
     for name in ("lat0", "lon0", "lat1", "lon1", "metres", "road_class"):
         digest.update(np.ascontiguousarray(getattr(pieces, name)).tobytes())
     return digest.hexdigest()[:20]
+
+
+def _extract_sha256(network: RoadNetwork, osm_file: Path) -> str:
+    """The extract's sha256: the one the road network recorded when it was loaded from this very
+    file (``load_road_network`` hashes it on every load), else read again."""
+    report = network.report
+    if report.sha256 and report.source and Path(report.source).resolve() == Path(osm_file).resolve():
+        return report.sha256
+    return file_sha256(osm_file)
 
 
 def _read_weights(path: Path, size: int) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             weights = {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except UNREADABLE_CACHE:
         path.unlink(missing_ok=True)  # a torn cache is rebuilt, never trusted
         return None
     if not weights or any(w.shape != (size,) for w in weights.values()):
@@ -297,7 +305,8 @@ def surface_weights_for(network: RoadNetwork, osm_file: Path, settings: dict[str
     pieces = RoadPieces.from_network(network)
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"surfaces-{surface_cache_key(pieces, osm_file, settings)}.npz"
+        key = surface_cache_key(pieces, _extract_sha256(network, osm_file), settings)
+        cached = Path(cache_dir) / f"surfaces-{key}.npz"
         if cached.exists():
             weights = _read_weights(cached, len(pieces.metres))
             if weights is not None:

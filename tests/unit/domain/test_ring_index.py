@@ -8,8 +8,21 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jingwu.domain.geography import Area, GeoPoint, RingIndex, _in_ring
+from jingwu.domain.geography import Area, GeoPoint, Ring, RingIndex
 from jingwu.services.demo import andorra_org
+
+
+def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
+    """The even-odd rule over every edge, as jingwu resolved stations before ``RingIndex``."""
+    inside = False
+    j = len(ring) - 1
+    for i in range(len(ring)):
+        xi, yi = ring[i]
+        xj, yj = ring[j]
+        if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+            inside = not inside
+        j = i
+    return inside
 
 coord = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, allow_infinity=False)
 # Vertices on a coarse grid as well, so that points fall exactly on vertices, edges and level runs.

@@ -69,3 +69,16 @@ def test_cached_surface_weights_read_back_bit_for_bit_and_miss_on_new_settings(n
     _, rebuilt = spatial.surface_weights_for(network, osm, settings, tmp_path)
     assert rebuilt["people"].tobytes() == built["people"].tobytes()
     assert spatial._read_weights(cached, len(built["people"])) is not None
+
+
+def test_the_extracts_hash_is_the_networks_own_when_it_came_from_that_file(network, tmp_path) -> None:
+    """The surfaces' key reuses the hash ``load_road_network`` took of the same extract, and hashes
+    any other file itself."""
+    from jingwu.geo.roads import file_sha256
+    from jingwu.sim.spatial import _extract_sha256
+
+    osm = shipped_andorra()
+    assert network.report.sha256 and _extract_sha256(network, osm) == file_sha256(osm)
+    other = tmp_path / "other.osm.pbf"
+    other.write_bytes(osm.read_bytes() + b"\0")
+    assert _extract_sha256(network, other) == file_sha256(other) != file_sha256(osm)
