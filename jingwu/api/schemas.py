@@ -70,12 +70,6 @@ class IncidentOut(BaseModel):
     version: int = 0
 
 
-class IncidentCreated(IncidentOut):
-    possible_duplicates: list[DuplicateOut] = []
-    replayed: bool = False
-    geocoded_as: str | None = None
-
-
 class IncidentList(BaseModel):
     items: list[IncidentOut]
     total: int
@@ -142,6 +136,14 @@ class RecommendationOut(BaseModel):
     fills_plan: bool
     reason: str
     route: dict[str, Any] | None = None
+
+
+class IncidentCreated(IncidentOut):
+    possible_duplicates: list[DuplicateOut] = []
+    replayed: bool = False
+    geocoded_as: str | None = None
+    recommendations: list[RecommendationOut] | None = None
+    """The units to send, best first, when the request asked with ``?recommend=N``."""
 
 
 class AssignmentIn(Strict):

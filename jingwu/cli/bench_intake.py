@@ -1,9 +1,12 @@
 """`jingwu bench intake`: N concurrent clients create incidents over HTTP against a real server
 (a `jingwu serve` subprocess) on SQLite and PostgreSQL.
 
-Each client loops: POST /api/incidents (with an Idempotency-Key) → GET its recommendations. A
-WebSocket subscriber times each incident from the POST being sent to its IncidentReceived event
-arriving, so the figure covers commit → outbox → relay → bus → socket.
+Each client loops over a flow: by default one request, ``POST /api/incidents?recommend=10&routes=true``
+(with an Idempotency-Key), whose answer carries the ranked units and their routes, as a call-taker
+who also dispatches (接處警一體) asks for them; with ``--flow two-requests``, the POST and then
+``GET …/recommendations`` (the same ranking, read back in a second request, as a separate dispatch
+desk would). A WebSocket subscriber times each incident from the POST being sent to its
+IncidentReceived event arriving, so the figure covers commit → outbox → relay → bus → socket.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ PASSWORD = "Bench-pass-2026"
 PLACES = [(42.5063, 1.5218), (42.5090, 1.5404), (42.5360, 1.5837), (42.5667, 1.5980), (42.5562, 1.5335),
           (42.5442, 1.5164), (42.4667, 1.4921)]
 TYPES = ["THEFT", "ASSAULT", "NOISE", "TRAFFIC_COLLISION", "BURGLARY", "DOMESTIC_DISPUTE", "WELFARE_CHECK"]
+FLOWS = ("one-request", "two-requests")
+RECOMMEND = 10
+"""Units ranked per flow, with routes, as GET …/recommendations answers by default."""
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Figures:
     backend: str
     clients: int
     rate: float = 0.0
+    flow: str = FLOWS[0]
     created: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -66,7 +73,8 @@ class Figures:
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
-            "backend": self.backend, "clients": self.clients, "offered_per_s": self.rate or "closed loop",
+            "backend": self.backend, "clients": self.clients, "flow": self.flow,
+            "offered_per_s": self.rate or "closed loop",
             "incidents": self.created, "errors": self.errors,
             "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
             "create_p50_ms": round(self.pct(self.create_ms, 0.5), 2),
@@ -149,19 +157,27 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
         lat, lon = rng.choice(PLACES)
         body = {"type": rng.choice(TYPES), "location": {"lat": lat + rng.uniform(-.002, .002),
                                                         "lon": lon + rng.uniform(-.002, .002)}}
-        r = await c.request("POST", "/api/incidents", body, {"Idempotency-Key": uuid.uuid4().hex})
+        one = figures.flow == "one-request"
+        path = f"/api/incidents?recommend={RECOMMEND}&routes=true" if one else "/api/incidents"
+        r = await c.request("POST", path, body, {"Idempotency-Key": uuid.uuid4().hex})
         t1 = time.perf_counter()
         if r.status != 201:
             figures.errors += 1
             return
-        iid = r.json()["id"]
+        answer = r.json()
+        iid = answer["id"]
         if iid in pending:
             figures.event_ms.append((pending.pop(iid) - t0) * 1000)
         else:
             sent[iid] = t0
-        rec = await c.request("GET", f"/api/incidents/{iid}/recommendations")
-        t2 = time.perf_counter()
-        if rec.status != 200:
+        if one:
+            t2 = t1
+            ok = bool(answer["recommendations"])
+        else:
+            rec = await c.request("GET", f"/api/incidents/{iid}/recommendations?limit={RECOMMEND}")
+            t2 = time.perf_counter()
+            ok = rec.status == 200 and bool(rec.json())
+        if not ok:
             figures.errors += 1
             return
         figures.created += 1
@@ -235,7 +251,7 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
-            nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None) -> Figures:
+            nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0]) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -248,7 +264,7 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base, proc)
-            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0,
+            figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow,
                               cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
             asyncio.run(_run_clients(base, clients, seconds, figures, rate))
             return figures
@@ -272,18 +288,23 @@ def intake(
     rate: float = typer.Option(0.0, min=0.0, help="open loop: start this many flows a second (Poisson) on "
                                "the clients' connections; 0 = closed loop, each client starts its next flow "
                                "when the last one ends"),
+    flow: str = typer.Option(FLOWS[0], help="one-request: POST ?recommend=10&routes=true; two-requests: "
+                             "POST, then GET …/recommendations"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
+    if flow not in FLOWS:
+        raise typer.BadParameter(f"unknown flow {flow!r}; one of {', '.join(FLOWS)}", param_hint="--flow")
     results = []
     for b in backend:
         if b not in ("sqlite", "postgresql"):
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
-            results.append(measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None).as_dict())
+            results.append(measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow).as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow)")
-    heads = {"backend": "backend", "clients": "clients", "offered_per_s": "offered", "incidents": "n", "errors": "err",
+    heads = {"backend": "backend", "clients": "clients", "flow": "flow", "offered_per_s": "offered",
+             "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
              "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99",
              "server_cpu_ms_per_flow": "server CPU", "db_cpu_ms_per_flow": "db CPU",

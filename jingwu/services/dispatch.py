@@ -73,13 +73,13 @@ def recommend_units(deps: Dependencies, actor: Actor, incident_id: str,
     with read_connection(deps.engine) as conn:
         inc = _visible_incident(load_incident(conn, incident_id), actor, incident_id)
         units = available_units(conn, also=inc.active_units)
-    return _recommend(deps, actor, inc, units, limit, plan_only=plan_only, routes=routes)
+    return recommend_for(deps, actor, inc, units, limit, plan_only=plan_only, routes=routes)
 
 
-def _recommend(deps: Dependencies, actor: Actor, inc: Incident, units: list[Unit], limit: int | None, *,
-               plan_only: bool, routes: bool) -> list[Recommendation]:
-    """``recommend_units`` on the incident and units already read (by a read, or by the unit of
-    work of an assignment)."""
+def recommend_for(deps: Dependencies, actor: Actor, inc: Incident, units: list[Unit], limit: int | None, *,
+                  plan_only: bool = False, routes: bool = True) -> list[Recommendation]:
+    """``recommend_units`` on the incident and units already read (by a read, by the unit of work
+    of an assignment, or by intake's own transaction)."""
     rules = deps.dispatch_rules
     limit = limit or rules.recommendation_limit
     units = [u for u in units if actor.sees(u.home_station)]
@@ -134,7 +134,7 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             # The recommendation is checked on the incident as locked and the units as they stand
             # now, in this transaction: one read of each, and no stale ranking between the two.
             inc = _visible_incident(uow.incidents.get(cmd.incident_id, for_update=True), actor, cmd.incident_id)
-            recs = _recommend(deps, actor, inc, available_units(uow.conn, also=inc.active_units), None,
+            recs = recommend_for(deps, actor, inc, available_units(uow.conn, also=inc.active_units), None,
                               plan_only=True, routes=False)
             rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
             recommended = rec is not None and rec.fills_plan

@@ -1,7 +1,10 @@
 """Call intake (接警): a 110 call becomes an incident with a type, a priority and a validated place.
 
 A retried request with the same Idempotency-Key returns the incident the first one created.
-Possible duplicates are offered, never linked automatically.
+Possible duplicates are offered, never linked automatically. Asked for, the units to send come
+back with the new incident (``ReceiveCall.recommend``): where one person takes and dispatches the
+call (接處警一體), the call and the run card are one step, and the units are read in the intake's
+own transaction instead of in a second request's.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ from sqlalchemy.exc import IntegrityError
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import Action, Actor
+from jingwu.domain.dispatch import Recommendation
 from jingwu.domain.duplicates import DuplicateCandidate, possible_duplicates
 from jingwu.domain.errors import Conflict, DomainError, Forbidden
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.incident import Incident, Source
 from jingwu.domain.incident_types import check_priority
 from jingwu.services.dependencies import Dependencies
+from jingwu.services.dispatch import recommend_for, recommend_units
 from jingwu.services.ids import new_id
 from jingwu.store import tables as t
 from jingwu.store.direct import insert_row
-from jingwu.store.repositories import incident_from_row
+from jingwu.store.repositories import available_units, incident_from_row
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class ReceiveCall:
     source: Source = Source.PUBLIC_CALL
     idempotency_key: str | None = None
     request_hash: str = ""
+    recommend: int = 0
+    """How many ranked units to return with the incident (0: none; the run card's fillers first)."""
+    routes: bool = False
+    """Draw those units' routes too (the map needs them; the queue and the call-taker do not)."""
 
 
 @dataclass
@@ -46,6 +55,8 @@ class IntakeResult:
     created: bool
     duplicates: list[DuplicateCandidate] = field(default_factory=list)
     geocoded: str | None = None
+    recommendations: list[Recommendation] | None = None
+    """Asked for with ``ReceiveCall.recommend``; None when not asked."""
 
 
 def _place(deps: Dependencies, cmd: ReceiveCall) -> tuple[GeoPoint, str | None, str | None]:
@@ -64,6 +75,8 @@ def _place(deps: Dependencies, cmd: ReceiveCall) -> tuple[GeoPoint, str | None, 
 
 def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeResult:
     actor.require(Action.INCIDENT_CREATE)
+    if cmd.recommend:
+        actor.require(Action.INCIDENT_READ)  # the units to send are read-side: refused before any write
     itype = deps.catalogue.get(cmd.type_code)
     priority = check_priority(cmd.priority) if cmd.priority is not None else itype.default_priority
     point, address, geocoded = _place(deps, cmd)
@@ -99,6 +112,9 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
             dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
                                        rules.duplicate_window_s)
             uow.incidents.add(inc)
+            # Read here, in the transaction that is open anyway; ranked after commit, so the road
+            # searches never hold the writer (SQLite) or the transaction (PostgreSQL) open.
+            units = available_units(uow.conn) if cmd.recommend else None
             if cmd.caller_name or cmd.caller_phone:
                 insert_row(uow.conn, t.callers, {
                     "incident_id": inc.id, "name": cmd.caller_name, "phone": cmd.caller_phone, "received_at": now})
@@ -112,9 +128,14 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
         if cmd.idempotency_key:
             replay = _replay(deps, actor, cmd)
             if replay is not None:
+                if cmd.recommend:
+                    replay.recommendations = recommend_units(deps, actor, replay.incident.id, cmd.recommend,
+                                                             routes=cmd.routes)
                 return replay
         raise
-    return IntakeResult(incident=inc, created=True, duplicates=dups, geocoded=geocoded)
+    recs = (recommend_for(deps, actor, inc, units, cmd.recommend, routes=cmd.routes)
+            if units is not None else None)
+    return IntakeResult(incident=inc, created=True, duplicates=dups, geocoded=geocoded, recommendations=recs)
 
 
 def _replay(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeResult | None:

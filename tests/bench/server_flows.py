@@ -2,15 +2,16 @@
 the server's instructions per flow under callgrind (timings on a shared 2-core machine swing by a
 third; instruction counts do not).
 
-A flow is what ``jingwu bench intake`` does: ``POST /api/incidents`` with an Idempotency-Key, then
-``GET …/recommendations``, with a WebSocket subscribed to ``IncidentReceived`` so the relay and the
-socket do their part. Recipe (the server under callgrind, this client outside it)::
+A flow is what ``jingwu bench intake`` does: ``POST /api/incidents?recommend=10&routes=true`` with
+an Idempotency-Key (or, with ``two-requests`` after N, the POST and then ``GET …/recommendations``),
+with a WebSocket subscribed to ``IncidentReceived`` so the relay and the socket do their part.
+Recipe (the server under callgrind, this client outside it)::
 
     for n in 0 200; do
       python -m tests.bench.server_flows prepare /tmp/sf.$n      # a freshly seeded PostgreSQL schema
       env $(cat /tmp/sf.$n/env) PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/sf.$n/cg \\
           .venv/bin/python -m jingwu serve --port 8795 2>&1 | grep Collected &
-      python -m tests.bench.server_flows drive http://127.0.0.1:8795 $n   # waits for the server
+      python -m tests.bench.server_flows drive http://127.0.0.1:8795 $n [two-requests]  # waits for the server
       pkill -TERM -f "jingwu serve --port 8795"; wait
       python -m tests.bench.server_flows drop /tmp/sf.$n
     done
@@ -33,7 +34,7 @@ from pathlib import Path
 import httpx
 import websockets.sync.client as ws_client
 
-from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare, _wait_up
+from jingwu.cli.bench_intake import FLOWS, PASSWORD, PLACES, RECOMMEND, TYPES, _drop, _prepare, _wait_up
 
 WARM_UP = 30
 
@@ -46,7 +47,7 @@ def prepare(workdir: Path, pg_url: str) -> None:
     (workdir / "url").write_text(url, encoding="utf-8")
 
 
-def drive(base: str, n: int) -> None:
+def drive(base: str, n: int, flow: str = FLOWS[0]) -> None:
     _wait_up(base, timeout_s=600, poll_s=1.0)
     with httpx.Client(base_url=base, timeout=120) as client:
         r = client.post("/api/auth/token", data={"username": "dispatcher", "password": PASSWORD})
@@ -75,9 +76,12 @@ def drive(base: str, n: int) -> None:
                 lat, lon = rng.choice(PLACES)
                 body = {"type": rng.choice(TYPES), "location": {"lat": lat + rng.uniform(-.002, .002),
                                                                 "lon": lon + rng.uniform(-.002, .002)}}
-                r = client.post("/api/incidents", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+                one = flow == "one-request"
+                r = client.post(f"/api/incidents?recommend={RECOMMEND}&routes=true" if one else "/api/incidents",
+                                json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
                 r.raise_for_status()
-                client.get(f"/api/incidents/{r.json()['id']}/recommendations").raise_for_status()
+                if not one:
+                    client.get(f"/api/incidents/{r.json()['id']}/recommendations?limit={RECOMMEND}").raise_for_status()
             deadline = time.monotonic() + 120
             while len(seen) < WARM_UP + n and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -90,13 +94,13 @@ def main() -> None:
     if cmd == "prepare":
         prepare(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     elif cmd == "drive":
-        drive(sys.argv[2], int(sys.argv[3]))
+        drive(sys.argv[2], int(sys.argv[3]), *sys.argv[4:5])
     elif cmd == "drop":
         workdir = Path(sys.argv[2])
         _drop(workdir.joinpath("url").read_text("utf-8"),
               sys.argv[3] if len(sys.argv) > 3 else "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     else:
-        raise SystemExit("prepare DIR [PG_URL] | drive BASE N | drop DIR [PG_URL]")
+        raise SystemExit("prepare DIR [PG_URL] | drive BASE N [one-request|two-requests] | drop DIR [PG_URL]")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def test_call_handled_end_to_end(live_server: LiveServer, login: Login) -> None:
     created = calltaker.wait_for_selector("[data-created]")
     incident_id = created.get_attribute("data-created")
     assert incident_id
+    # The answer names the run card's units: the same first unit the dispatcher is offered below.
+    expect(calltaker.locator("[data-created] .to-send")).to_contain_text(f"{OFFICER_CALL_SIGN} (")
 
     # Dispatcher: the call is in the queue without a reload, within a second.
     dispatcher.wait_for_selector(f"#queue-rows tr[data-id='{incident_id}']", timeout=1000)

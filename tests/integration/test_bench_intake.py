@@ -20,15 +20,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str) -> None:
+@pytest.mark.parametrize("backend,flow", [("sqlite", "one-request"), ("sqlite", "two-requests"),
+                                          ("postgresql", "one-request")])
+def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: str) -> None:
     pg_url = os.environ.get("JINGWU_TEST_POSTGRES_URL")
     if backend == "postgresql" and not pg_url:
         pytest.skip("set JINGWU_TEST_POSTGRES_URL")
     # A thread of its own: an earlier test in the same worker may have left an event loop running here.
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, backend, 2, 2.0, _free_port(), pg_url or "").result().as_dict()
-    assert figures["errors"] == 0 and int(figures["incidents"]) > 0
+        figures = pool.submit(measure, backend, 2, 2.0, _free_port(), pg_url or "", flow=flow).result().as_dict()
+    # An error is a refused request or an answer without the ranked units.
+    assert figures["errors"] == 0 and int(figures["incidents"]) > 0 and figures["flow"] == flow
     assert float(figures["flow_p50_ms"]) >= float(figures["create_p50_ms"]) > 0
     assert not math.isnan(float(figures["event_p50_ms"]))  # the WebSocket saw the incidents' events
     if Path("/proc/self/stat").exists():

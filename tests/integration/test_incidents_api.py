@@ -108,6 +108,38 @@ def test_intake_to_clear(client: TestClient, login: Login, runtime: Runtime) -> 
     assert illegal.status_code == 409 and illegal.json()["detail"][0]["field"] == "status"
 
 
+def test_intake_answers_with_the_units_to_send(client: TestClient, login: Login, runtime: Runtime) -> None:
+    """``?recommend=N`` puts the ranking in the intake's answer: the same units, order and ETAs that
+    GET …/recommendations gives for the incident a moment later, routes only when asked."""
+    disp = login("dispatcher")
+    plain = create(client, disp, key="plain").json()
+    assert plain["recommendations"] is None
+
+    r = client.post("/api/incidents?recommend=6&routes=true", json=CALL, headers={**disp, "Idempotency-Key": "k1"})
+    assert r.status_code == 201, r.text
+    inc = r.json()
+    got = inc["recommendations"]
+    asked = client.get(f"/api/incidents/{inc['id']}/recommendations?limit=6", headers=disp).json()
+    assert len(got) == 6 and got == asked
+    assert sorted(x["capability"] for x in got if x["fills_plan"]) == ["criminal_investigation", "patrol", "patrol"]
+    assert all(x["route"] and x["route"]["coordinates"] for x in got if x["method"] == "road")
+
+    bare = client.post("/api/incidents?recommend=3", json={**CALL, "description": "other"}, headers=disp).json()
+    assert len(bare["recommendations"]) == 3 and all(x["route"] is None for x in bare["recommendations"])
+    assert [x["unit_id"] for x in bare["recommendations"]] == [x["unit_id"] for x in got if x["fills_plan"]]
+
+    # A retry answers the same incident, with the units to send as they stand now.
+    again = client.post("/api/incidents?recommend=6", json=CALL, headers={**disp, "Idempotency-Key": "k1"})
+    assert again.status_code == 200 and again.json()["replayed"] and again.json()["id"] == inc["id"]
+    assert [x["unit_id"] for x in again.json()["recommendations"]] == [x["unit_id"] for x in got]
+
+    before = (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.audit_log))
+    for bad in ("-1", "101", "many"):
+        refused = client.post(f"/api/incidents?recommend={bad}", json=CALL, headers=disp)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "recommend", refused.text
+    assert (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.audit_log)) == before
+
+
 def test_override_needs_a_reason_and_is_recorded(client: TestClient, login: Login) -> None:
     disp = login("dispatcher")
     inc = create(client, disp, {"type": "THEFT", "location": ALV}).json()

@@ -63,6 +63,10 @@ def _list_incidents(c: TestClient, w: World) -> None:
 def _create_incident(c: TestClient, w: World) -> None:
     r = c.post("/api/incidents", json={"type": "THEFT", "location": ALV}, headers=w.disp)
     assert r.status_code == 403 and r.json()["detail"][0]["field"] == "location", r.text
+    # Units to send asked with the call: only this station's, as GET …/recommendations gives.
+    mine = c.post("/api/incidents?recommend=10", json={"type": "THEFT", "location": ENCAMP}, headers=w.disp)
+    assert mine.status_code == 201 and mine.json()["recommendations"], mine.text
+    assert all(r["unit_id"][3:5] == "03" for r in mine.json()["recommendations"]), "another station's unit"
 
 
 @case("GET", "/api/incidents/{incident_id}")

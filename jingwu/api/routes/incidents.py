@@ -46,7 +46,11 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 def create_incident(
     body: IncidentIn, actor: ActorDep, deps: DepsDep, response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    recommend: Annotated[int, Query(ge=0, le=100, description=(
+        "answer with this many units to send, ranked as by GET …/recommendations (0: none)"))] = 0,
+    routes: Annotated[bool, Query(description="with ?recommend, also draw each unit's route")] = False,
 ) -> IncidentCreated:
+    """A call becomes an incident; ``?recommend=N`` answers with the units to send in the same request."""
     digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     cmd = ReceiveCall(
         type_code=body.type,
@@ -54,6 +58,7 @@ def create_incident(
         address=body.address, priority=body.priority, description=body.description,
         caller_name=body.caller.name if body.caller else None, caller_phone=body.caller.phone if body.caller else None,
         source=Source(body.source), idempotency_key=idempotency_key, request_hash=digest,
+        recommend=recommend, routes=routes,
     )
     result = receive_call(deps, actor, cmd)
     if not result.created:
@@ -61,6 +66,8 @@ def create_incident(
     return IncidentCreated(
         **incident_as_row(result.incident), replayed=not result.created, geocoded_as=result.geocoded,
         possible_duplicates=[DuplicateOut(**_dup(d)) for d in result.duplicates],
+        recommendations=(None if result.recommendations is None
+                         else [RecommendationOut(**_rec(r)) for r in result.recommendations]),
     )
 
 

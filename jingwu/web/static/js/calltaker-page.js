@@ -171,10 +171,12 @@ async function submit(linkInto = null) {
   if (name || phone) body.caller = { name: name || null, phone: phone || null };
   $("#submit").disabled = true;
   try {
-    const out = await api("/api/incidents", { method: "POST", body, headers: { "Idempotency-Key": call.idempotencyKey } });
+    // The run card's units come back with the incident: the call-taker can tell the caller help is on the way.
+    const out = await api(`/api/incidents?recommend=${TO_SEND}`, { method: "POST", body, headers: { "Idempotency-Key": call.idempotencyKey } });
     const where = out.address || out.street || `${out.lat.toFixed(5)}, ${out.lon.toFixed(5)}`;
     $("#result").replaceChildren(el("div", { class: "result", dataset: { created: out.id } },
-      el("b", { text: t("call.created", { id: out.id }) }), el("div", { text: t("call.created_at", { where, station: out.station_code || "–" }) })));
+      el("b", { text: t("call.created", { id: out.id }) }), el("div", { text: t("call.created_at", { where, station: out.station_code || "–" }) }),
+      toSend(out.recommendations || [])));
     reset();
     if (linkInto) await link(out.id, linkInto);
     else duplicates(out.possible_duplicates, out.id);
@@ -184,6 +186,15 @@ async function submit(linkInto = null) {
   } finally {
     $("#submit").disabled = false;
   }
+}
+
+const TO_SEND = 5;
+
+function toSend(recs) {
+  const plan = recs.filter((r) => r.fills_plan);
+  if (!plan.length) return el("div", { class: "to-send muted", text: t("call.none_free") });
+  const units = plan.map((r) => `${r.call_sign} (${fmtDuration(r.eta_s)})`).join(", ");
+  return el("div", { class: "to-send", text: t("call.to_send", { units }) });
 }
 
 function reset() {
