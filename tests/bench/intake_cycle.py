@@ -1,7 +1,8 @@
 """The intake benchmark's flow in-process, for counting instructions: what ``jingwu bench intake``
 asks of the services, without HTTP, the event loop or the load generator.
 
-A flow is ``receive_call`` then ``recommend_units`` (ten units, road ETAs and routes), at the
+A flow is ``receive_call`` asked for ten units (road ETAs and routes) in its answer, or with
+``--two-requests`` ``receive_call`` then ``recommend_units`` (the same ten), at the
 benchmark's seven places with the same jitter, on a freshly seeded Andorra database: SQLite by
 default, PostgreSQL with ``--pg URL`` (a scratch schema, dropped at the end). Timing it on a shared
 2-core machine swings by a third, so it is meant to run under callgrind twice and be subtracted
@@ -36,7 +37,7 @@ WARM_UP = 40
 DISPATCHER = Actor(username="dispatcher", role=Role.DISPATCHER, org_code="", scope=None)
 
 
-def flows(n: int, pg_url: str | None) -> int:
+def flows(n: int, pg_url: str | None, two_requests: bool = False) -> int:
     """Seed, warm up, then run ``n`` flows; returns the units recommended in all."""
     with tempfile.TemporaryDirectory(prefix="jingwu-intake-cycle-") as tmp:
         url = _prepare("postgresql" if pg_url else "sqlite", Path(tmp), pg_url or "")
@@ -48,9 +49,13 @@ def flows(n: int, pg_url: str | None) -> int:
                 lat, lon = rng.choice(PLACES)
                 cmd = ReceiveCall(rng.choice(TYPES), GeoPoint(lat + rng.uniform(-.002, .002),
                                                               lon + rng.uniform(-.002, .002)),
-                                  idempotency_key=uuid.uuid4().hex, request_hash="h")
-                inc = receive_call(runtime.deps, DISPATCHER, cmd).incident
-                got = len(recommend_units(runtime.deps, DISPATCHER, inc.id, 10))
+                                  idempotency_key=uuid.uuid4().hex, request_hash="h",
+                                  recommend=0 if two_requests else 10, routes=True)
+                done = receive_call(runtime.deps, DISPATCHER, cmd)
+                if two_requests:
+                    got = len(recommend_units(runtime.deps, DISPATCHER, done.incident.id, 10))
+                else:
+                    got = len(done.recommendations or [])
                 recommended += got if i >= WARM_UP else 0
         finally:
             runtime.close()
@@ -63,8 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int, help="flows after the warm-up")
     parser.add_argument("--pg", default=None, help="PostgreSQL URL (default: SQLite)")
+    parser.add_argument("--two-requests", action="store_true", help="recommend in a second call, not at intake")
     args = parser.parse_args()
-    print(flows(args.n, args.pg))
+    print(flows(args.n, args.pg, args.two_requests))
 
 
 if __name__ == "__main__":

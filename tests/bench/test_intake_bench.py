@@ -10,6 +10,8 @@ import itertools
 import uuid
 from typing import Any
 
+import pytest
+
 from jingwu.api.runtime import Runtime
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.geography import GeoPoint
@@ -39,9 +41,23 @@ def test_receive_call_and_recommend(benchmark: Any, runtime: Runtime) -> None:
     assert benchmark(one) > 0
 
 
-def test_intake_cycle_runs_the_benchmarks_flow() -> None:
+def test_receive_call_with_the_units_to_send(benchmark: Any, runtime: Runtime) -> None:
+    """The same work as the test above in one service call (``POST …?recommend=10``): the units are
+    read in the intake's transaction, not in a second read of the incident and the units."""
+    places = itertools.cycle(PLACES)
+
+    def one() -> int:
+        done = receive_call(runtime.deps, SYSTEM, ReceiveCall("ROBBERY_IN_PROGRESS", next(places), recommend=10,
+                                                              routes=True))
+        return len(done.recommendations or [])
+
+    assert benchmark(one) > 0
+
+
+@pytest.mark.parametrize("two_requests", [False, True])
+def test_intake_cycle_runs_the_benchmarks_flow(two_requests: bool) -> None:
     """The flow counted under callgrind (``tests/bench/intake_cycle.py``) still runs: on a fresh
-    SQLite database, every flow gets recommendations."""
+    SQLite database, every flow gets recommendations, asked at intake or after it."""
     from tests.bench.intake_cycle import flows
 
-    assert flows(3, None) >= 3
+    assert flows(3, None, two_requests) >= 3

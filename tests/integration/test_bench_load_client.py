@@ -10,6 +10,7 @@ import httpx
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime
+from jingwu.cli.bench_intake import UNITS_IN_ANSWER, _incident_id
 from jingwu.cli.http_load import Connection
 from tests.conftest import PASSWORD
 from tests.integration.live_server import serving
@@ -40,3 +41,20 @@ def test_keep_alive_client_creates_and_reads_incidents(runtime: Runtime) -> None
         assert id1 == id2 and n > 0 and field == "type"
         detail = httpx.get(f"{base}/api/incidents/{id1}", headers={"Authorization": f"Bearer {token}"})
         assert detail.json()["id"] == id1
+
+
+def test_the_incident_id_is_read_off_a_real_answer_without_decoding_it(runtime: Runtime) -> None:
+    """The benchmark reads the new incident's id and whether units came back from the bytes of the
+    answer (``_incident_id``, ``UNITS_IN_ANSWER``): checked here against the decoded answer of the
+    real server, whose ranked units carry ``unit_id`` keys of their own."""
+    with serving(create_app(runtime, timers=False)) as base:
+        token = httpx.post(f"{base}/api/auth/token",
+                           data={"username": "dispatcher", "password": PASSWORD}).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        body = {"type": "ROBBERY_IN_PROGRESS", "location": {"lat": 42.5063, "lon": 1.5218}}
+        with_units = httpx.post(f"{base}/api/incidents?recommend=10&routes=true", json=body, headers=h)
+        without = httpx.post(f"{base}/api/incidents", json=body, headers=h)
+    assert with_units.json()["recommendations"] and without.json()["recommendations"] is None
+    for answer in (with_units, without):
+        assert _incident_id(answer.content) == answer.json()["id"]
+    assert UNITS_IN_ANSWER in with_units.content and UNITS_IN_ANSWER not in without.content

@@ -127,6 +127,8 @@ def test_intake_answers_with_the_units_to_send(client: TestClient, login: Login,
     bare = client.post("/api/incidents?recommend=3", json={**CALL, "description": "other"}, headers=disp).json()
     assert len(bare["recommendations"]) == 3 and all(x["route"] is None for x in bare["recommendations"])
     assert [x["unit_id"] for x in bare["recommendations"]] == [x["unit_id"] for x in got if x["fills_plan"]]
+    no_lines = client.get(f"/api/incidents/{inc['id']}/recommendations?limit=6&routes=false", headers=disp).json()
+    assert no_lines == [{**x, "route": None} for x in got]
 
     # A retry answers the same incident, with the units to send as they stand now.
     again = client.post("/api/incidents?recommend=6", json=CALL, headers={**disp, "Idempotency-Key": "k1"})

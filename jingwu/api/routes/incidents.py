@@ -136,8 +136,10 @@ def transition(incident_id: str, body: TransitionIn, actor: ActorDep, deps: Deps
 @router.get("/{incident_id}/recommendations", response_model=list[RecommendationOut])
 @operations_lane
 def recommendations(incident_id: str, actor: ActorDep, deps: DepsDep,
-                    limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[RecommendationOut]:
-    recs = recommend_units(deps, actor, incident_id, limit)
+                    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+                    routes: Annotated[bool, Query(description="draw each unit's route (the map's lines)")] = True,
+                    ) -> list[RecommendationOut]:
+    recs = recommend_units(deps, actor, incident_id, limit, routes=routes)
     return [RecommendationOut(**_rec(r)) for r in recs]
 
 
