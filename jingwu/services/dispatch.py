@@ -135,7 +135,7 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             # now, in this transaction: one read of each, and no stale ranking between the two.
             inc = _visible_incident(uow.incidents.get(cmd.incident_id, for_update=True), actor, cmd.incident_id)
             recs = recommend_for(deps, actor, inc, available_units(uow.conn, also=inc.active_units), None,
-                              plan_only=True, routes=False)
+                                 plan_only=True, routes=False)
             rec = next((r for r in recs if r.unit_id == cmd.unit_id), None)
             recommended = rec is not None and rec.fills_plan
             if not recommended and reason is None:

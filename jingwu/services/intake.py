@@ -75,6 +75,8 @@ def _place(deps: Dependencies, cmd: ReceiveCall) -> tuple[GeoPoint, str | None, 
 
 def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeResult:
     actor.require(Action.INCIDENT_CREATE)
+    if cmd.recommend < 0:
+        raise DomainError("recommend must be 0 (none) or more", field="recommend")
     if cmd.recommend:
         actor.require(Action.INCIDENT_READ)  # the units to send are read-side: refused before any write
     itype = deps.catalogue.get(cmd.type_code)

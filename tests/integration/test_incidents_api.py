@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from jingwu.api.runtime import Runtime
 from jingwu.domain.access import SYSTEM
+from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
 from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
 from jingwu.services.intake import ReceiveCall, receive_call
@@ -139,6 +140,10 @@ def test_intake_answers_with_the_units_to_send(client: TestClient, login: Login,
     for bad in ("-1", "101", "many"):
         refused = client.post(f"/api/incidents?recommend={bad}", json=CALL, headers=disp)
         assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "recommend", refused.text
+    assert (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.audit_log)) == before
+    with pytest.raises(DomainError) as refused_here:  # the service's own check, for callers other than the API
+        receive_call(runtime.deps, SYSTEM, ReceiveCall("THEFT", GeoPoint(**ALV), recommend=-1))
+    assert refused_here.value.field == "recommend"
     assert (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.audit_log)) == before
 
 

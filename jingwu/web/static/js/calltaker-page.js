@@ -171,12 +171,13 @@ async function submit(linkInto = null) {
   if (name || phone) body.caller = { name: name || null, phone: phone || null };
   $("#submit").disabled = true;
   try {
-    // The run card's units come back with the incident: the call-taker can tell the caller help is on the way.
-    const out = await api(`/api/incidents?recommend=${TO_SEND}`, { method: "POST", body, headers: { "Idempotency-Key": call.idempotencyKey } });
+    // The run card's units come back with the incident (not for a call about to be merged into
+    // another): the call-taker can tell the caller help is on the way.
+    const out = await api(`/api/incidents?recommend=${linkInto ? 0 : TO_SEND}`, { method: "POST", body, headers: { "Idempotency-Key": call.idempotencyKey } });
     const where = out.address || out.street || `${out.lat.toFixed(5)}, ${out.lon.toFixed(5)}`;
     $("#result").replaceChildren(el("div", { class: "result", dataset: { created: out.id } },
       el("b", { text: t("call.created", { id: out.id }) }), el("div", { text: t("call.created_at", { where, station: out.station_code || "–" }) }),
-      toSend(out.recommendations || [])));
+      linkInto ? null : toSend(out.recommendations || [])));
     reset();
     if (linkInto) await link(out.id, linkInto);
     else duplicates(out.possible_duplicates, out.id);
