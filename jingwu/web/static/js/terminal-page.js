@@ -32,7 +32,10 @@ const outbox = new Outbox(me.username, {
       toast(t("term.rejected", { message }), "error");
     }
   },
-  onDone: (item) => { if (item.kind !== "position") reload(); },
+  onDone: (item) => {
+    if (item.kind === "status" && state.unit) state.unit.status = item.body.status; // shown now; the reload confirms it
+    if (item.kind !== "position") reload();
+  },
 });
 
 // ---- map --------------------------------------------------------------------------------------
@@ -128,10 +131,16 @@ async function readIncident(id) {
   }
 }
 
+// One reload at a time; a reload asked for while one is under way runs again after it, since the one
+// under way may have read the unit before the change that asked for it.
 let reloading = null;
+let reloadAgain = false;
 async function reload() {
   if (!unitId) return render();
-  if (reloading) return reloading;
+  if (reloading) {
+    reloadAgain = true;
+    return reloading;
+  }
   reloading = (async () => {
     try {
       state.unit = await api(`/api/units/${encodeURIComponent(unitId)}`);
@@ -145,7 +154,13 @@ async function reload() {
     } catch { /* offline: show what we had */ }
     render();
     updateRoute();
-  })().finally(() => { reloading = null; });
+  })().finally(() => {
+    reloading = null;
+    if (reloadAgain) {
+      reloadAgain = false;
+      reload();
+    }
+  });
   return reloading;
 }
 
