@@ -12,6 +12,7 @@ on average with the one-second poll: the event p50 of ``jingwu bench intake --wo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -43,6 +44,10 @@ class OutboxRelay:
         self.flush = flush
         self.leader_lock = leader_lock and not is_sqlite(engine)
         self._leader: Connection | None = None
+        self._conn: Connection | None = None
+        """PostgreSQL without ``leader_lock``: the session the relay claims its batches on."""
+        self._drain_lock = threading.Lock()
+        """One batch at a time on the kept session (the relay thread, and tests that drain)."""
         self.poll_s = poll_s
         self.batch = batch
         self._wake = threading.Event()
@@ -78,9 +83,10 @@ class OutboxRelay:
             if thread is not None:
                 thread.join(timeout=5)
         self._thread = self._listener = None
-        if self._leader is not None:
-            self._leader.close()
-            self._leader = None
+        for kept in (self._leader, self._conn):
+            if kept is not None:
+                kept.close()
+        self._leader = self._conn = None
 
     def is_leader(self) -> bool:
         """Whether this node relays. A node that is not tries for the lock again at most once per
@@ -154,22 +160,53 @@ class OutboxRelay:
         and ``flush`` before the transaction commits, so a failure leaves them unpublished."""
         if not self.is_leader():
             return 0
-        with writer_turn(self.engine), self.engine.connect() as conn:
-            if is_sqlite(self.engine):
+        if is_sqlite(self.engine):
+            with writer_turn(self.engine), self.engine.connect() as conn:
                 conn.info["begin_mode"] = "IMMEDIATE"
+                try:
+                    return self._relay_batch(conn)
+                finally:
+                    conn.info.pop("begin_mode", None)
+        with self._drain_lock:
+            conn = self._session()
             try:
-                with conn.begin():
-                    rows = sorted(_CLAIM.all(conn, {"batch": self.batch, "now": datetime.now(UTC)}))
-                    if not rows:
-                        return 0
-                    for seq, stream, kind, station_code, payload in rows:
-                        msg = dict(payload)
-                        msg.update(seq=seq, kind=kind, stream=stream, station_code=station_code)
-                        self.publish(msg)
-                    if self.flush is not None:
-                        self.flush()
-            finally:
-                conn.info.pop("begin_mode", None)
+                return self._relay_batch(conn)
+            except Exception:
+                self._drop_session(conn)
+                raise
+
+    def _session(self) -> Connection:
+        """PostgreSQL: the relay's own session, kept between batches (a commit wakes the relay for
+        one or two events, and checking a connection out of the pool and back for each cost as much
+        as claiming them); the leader's session when nodes take turns."""
+        if self._leader is not None:
+            return self._leader
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_session(self, conn: Connection) -> None:
+        """A session that failed is closed; the next batch opens another (and a leader whose
+        session failed has lost its lock with it, so it tries for the lock again)."""
+        with self._lock_lock:
+            if conn is self._leader:
+                self._leader = None
+            if conn is self._conn:
+                self._conn = None
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _relay_batch(self, conn: Connection) -> int:
+        with conn.begin():
+            rows = sorted(_CLAIM.all(conn, {"batch": self.batch, "now": datetime.now(UTC)}))
+            if not rows:
+                return 0
+            for seq, stream, kind, station_code, payload in rows:
+                msg = dict(payload)
+                msg.update(seq=seq, kind=kind, stream=stream, station_code=station_code)
+                self.publish(msg)
+            if self.flush is not None:
+                self.flush()
         self.published_count += len(rows)
         return len(rows)
 
