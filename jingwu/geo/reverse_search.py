@@ -407,8 +407,7 @@ class ReverseSearch:
                 tail, head = net.tail.astype(np.int64), net.head.astype(np.int64)
                 proper = tail != head
                 directed = np.unique(tail[proper] * n + head[proper])
-                und = np.unique(np.minimum(tail, head)[proper] * n + np.maximum(tail, head)[proper])
-                degree = np.bincount(und // n, minlength=n) + np.bincount(und % n, minlength=n)
+                degree = _degree(net)
                 junctions = int((degree != 2).sum())
                 # parallel edges would need a choice per weights; networks are built without them
                 if len(directed) < int(proper.sum()) or junctions >= self.contract_share * n:
@@ -618,6 +617,20 @@ class ReverseSearch:
 
 
 # --- the junction graph: chains of shape points contracted to single edges -------------------
+
+
+def _degree(network: RoadNetwork) -> np.ndarray:
+    """Each node's count of distinct (undirected) neighbours, loops left out."""
+    n = network.n_nodes
+    tail, head = network.tail.astype(np.int64), network.head.astype(np.int64)
+    proper = tail != head
+    und = np.unique(np.minimum(tail, head)[proper] * n + np.maximum(tail, head)[proper])
+    return np.bincount(und // n, minlength=n) + np.bincount(und % n, minlength=n)
+
+
+def network_chains(network: RoadNetwork) -> _Chains:
+    """The network's chains of shape points between junctions (drawing routes reads them too)."""
+    return _Chains(network, _degree(network))
 
 
 class _Chains:

@@ -39,6 +39,7 @@ import numpy as np
 
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
+from jingwu.geo.drawing import drawn_nodes, point, route_line
 from jingwu.geo.reverse_search import ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
@@ -103,6 +104,7 @@ class RoadTravelTimes:
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
         self._edge_order = np.argsort(self._edge_keys)
         self._sorted_keys = self._edge_keys[self._edge_order]
+        self._drawn: np.ndarray | None = None
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -389,9 +391,10 @@ class RoadTravelTimes:
     ) -> TravelEstimate:
         """The estimate of a unit snapped to (``unit_lat``, ``unit_lon``) ``unit_off_road_m`` from where
         it stands; its route drawn only ``with_route`` (the distance always)."""
-        start = [[origin.point.lon, origin.point.lat], [unit_lon, unit_lat]]
-        end = [[target.road_lon, target.road_lat], [target.point.lon, target.point.lat]]
         coords: list[list[float]] | None = None
+        if with_route:
+            start = [point(origin.point.lon, origin.point.lat), point(unit_lon, unit_lat)]
+            end = [point(target.road_lon, target.road_lat), point(target.point.lon, target.point.lat)]
         if via < 0:
             metres = great_circle_m(unit_lat, unit_lon, target.road_lat, target.road_lon)
             if with_route:
@@ -403,7 +406,7 @@ class RoadTravelTimes:
             metres += great_circle_m(unit_lat, unit_lon, float(net.lat[first]), float(net.lon[first]))
             metres += great_circle_m(float(net.lat[last]), float(net.lon[last]), target.road_lat, target.road_lon)
             if with_route:
-                coords = _joined(start, np.column_stack([net.lon[nodes], net.lat[nodes]]).tolist(), end)
+                coords = _joined(start, route_line(net, self._drawn_nodes(), nodes), end)
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -413,6 +416,16 @@ class RoadTravelTimes:
             note="",
             route={"type": "LineString", "coordinates": coords} if coords is not None else None,
         )
+
+    def _drawn_nodes(self) -> np.ndarray:
+        """The nodes a route's line keeps (``drawing.drawn_nodes``), worked out at the first route."""
+        drawn = self._drawn
+        if drawn is None:
+            with self._snap_lock:
+                if self._drawn is None:
+                    self._drawn = drawn_nodes(self.network)
+                drawn = self._drawn
+        return drawn
 
     def _edges_along(self, path: np.ndarray) -> np.ndarray:
         keys = path[:-1] * self.network.n_nodes + path[1:]

@@ -1,0 +1,85 @@
+"""Which of a road network's shape points a route's line needs, and how finely to write them.
+
+OSM draws mountain roads with a shape point every few metres: a unit's route across Andorra had
+~350 of them, and the ten routes of one intake answer were 40 KB of JSON, most of the answer's
+serialising time. A dispatch map (zoom 13–16, 2–15 m a pixel) cannot show detail under a couple
+of metres, so each chain of shape points between two junctions is simplified once
+(Douglas–Peucker, shapely) to ``ROUTE_TOLERANCE_M`` and a route's line keeps only the points that
+survive. Junctions always stay, so every route still follows the roads it takes; the route's
+times and metres are worked out on the whole network, never on the drawn line.
+
+Coordinates are written with ``COORDINATE_DECIMALS`` decimals, as RFC 7946 (GeoJSON) advises:
+6 decimals of a degree are ~10 cm, far finer than a GPS fix, and half the characters of a full
+float.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+
+from jingwu.domain.geography import EARTH_RADIUS_M
+from jingwu.geo.reverse_search import network_chains
+from jingwu.geo.roads import RoadNetwork
+
+ROUTE_TOLERANCE_M = 2.0
+"""How far a drawn route may stray from the road's shape points (under one pixel at zoom 16)."""
+COORDINATE_DECIMALS = 6
+
+
+def drawn_nodes(network: RoadNetwork, tolerance_m: float = ROUTE_TOLERANCE_M) -> np.ndarray:
+    """A flag per node: whether a route through it draws it (junctions, and the shape points a
+    simplification of their chain keeps)."""
+    n = network.n_nodes
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    chains = network_chains(network)
+    keep[chains.junctions] = True
+    node = chains.node
+    lat0 = float(np.mean(network.lat))
+    kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180
+    ky = EARTH_RADIUS_M * math.pi / 180
+    xy = np.column_stack([network.lon[node] * kx, network.lat[node] * ky])
+    lengths = chains.last - chains.first + 1
+    which = np.repeat(np.arange(len(lengths)), lengths)
+    lines = shapely.linestrings(xy, indices=which)
+    simple = shapely.simplify(lines, tolerance_m, preserve_topology=False)
+    kept_xy, kept_of = shapely.get_coordinates(simple, return_index=True)
+    # Douglas–Peucker keeps a subsequence of each chain's points, bit for bit: match them in order.
+    starts = np.searchsorted(kept_of, np.arange(len(lengths) + 1))
+    xs, ys = xy[:, 0].tolist(), xy[:, 1].tolist()
+    kx_list, ky_list = kept_xy[:, 0].tolist(), kept_xy[:, 1].tolist()
+    node_list = node.tolist()
+    firsts, lasts = chains.first.tolist(), chains.last.tolist()
+    kept: list[int] = []
+    for c, (lo, hi) in enumerate(zip(firsts, lasts, strict=True)):
+        j, j_end = int(starts[c]), int(starts[c + 1])
+        if j_end - j < 2:  # collapsed (a tiny loop): draw every point
+            kept.extend(node_list[lo : hi + 1])
+            continue
+        for p in range(lo, hi + 1):
+            if j < j_end and xs[p] == kx_list[j] and ys[p] == ky_list[j]:
+                kept.append(node_list[p])
+                j += 1
+    keep[np.asarray(kept, dtype=np.int64)] = True
+    return keep
+
+
+def route_line(network: RoadNetwork, drawn: np.ndarray, nodes: np.ndarray) -> list[list[float]]:
+    """[lon, lat] of the drawn points of a path of network nodes (its two ends always)."""
+    mask = drawn[nodes]
+    mask[0] = mask[-1] = True
+    shown = nodes[mask]
+    return np.column_stack([network.lon[shown], network.lat[shown]]).round(COORDINATE_DECIMALS).tolist()
+
+
+_SCALE = 10.0**COORDINATE_DECIMALS
+
+
+def point(lon: float, lat: float) -> list[float]:
+    """One [lon, lat] as routes write them: rounded as numpy rounds ``route_line``'s points (half to
+    even of the scaled float), so a unit standing on a node writes that node's very numbers."""
+    return [round(lon * _SCALE) / _SCALE, round(lat * _SCALE) / _SCALE]
