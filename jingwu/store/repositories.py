@@ -216,12 +216,9 @@ class IncidentRepository:
         ``radius_m`` (newest first); the exact distance is the domain's to judge. Only what the
         duplicate check reads: every call runs it, and in a busy area it finds dozens of rows."""
         dlat, dlon = degree_margins(lat, radius_m)
-        rows = _OPEN_NEAR.all(self.conn, {"family": family, "since": since, "lat_lo": lat - dlat,
+        return _OPEN_NEAR.all(self.conn, {"family": family, "since": since, "lat_lo": lat - dlat,
                                           "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon,
-                                          "limit": limit})
-        return [OpenIncident(id=id_, type_code=type_code, family=fam, status=_INCIDENT_STATUS[status],
-                             location=GeoPoint(lat=r_lat, lon=r_lon), received_at=received_at)
-                for id_, type_code, fam, status, r_lat, r_lon, received_at in rows]
+                                          "limit": limit}, memo=_OPEN_NEAR_ROWS)
 
 
 def _open_near() -> DirectStatement:
@@ -237,6 +234,18 @@ def _open_near() -> DirectStatement:
 
 
 _OPEN_NEAR = _open_near()
+
+
+def _open_incident(row: tuple[Any, ...]) -> OpenIncident:
+    id_, type_code, family, status, lat, lon, received_at = row
+    return OpenIncident(id=id_, type_code=type_code, family=family, status=_INCIDENT_STATUS[status],
+                        location=GeoPoint(lat=lat, lon=lon), received_at=received_at)
+
+
+_OPEN_NEAR_ROWS = RowMemo(max_rows=5_000, make=_open_incident)
+"""A burst of calls about one place reads the same open incidents near it call after call (the
+newest 50): an unchanged row gives back the ``OpenIncident`` made of it last time, unconverted.
+A row whose status changed is another key (a closed incident is no longer read at all)."""
 
 
 def _capabilities(names: Sequence[str] | str) -> frozenset[Capability]:

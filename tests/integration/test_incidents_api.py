@@ -187,6 +187,15 @@ def test_duplicates_are_offered_then_linked(client: TestClient, login: Login, ru
     assert merged["status"] == "merged" and merged["merged_into"] == first["id"]
     kept = client.get(f"/api/incidents/{first['id']}", headers=ct).json()
     assert len(kept["caller_details"]) == 2
+    # the next call nearby: the merged incident is no longer offered, and the one it joined is
+    # offered as it stands now (the duplicate check keeps what it made of rows it read before)
+    dispatcher = login("dispatcher")
+    unit = client.get(f"/api/incidents/{first['id']}/recommendations?routes=false", headers=dispatcher).json()[0]
+    sent = client.post(f"/api/incidents/{first['id']}/assignments", json={"unit_id": unit["unit_id"]},
+                       headers=dispatcher)
+    assert sent.status_code == 201, sent.text
+    fourth = create(client, ct, {"type": "ASSAULT", "location": near}).json()
+    assert [(d["incident_id"], d["status"]) for d in fourth["possible_duplicates"]] == [(first["id"], "dispatched")]
 
 
 def test_reveal_caller_needs_reason_and_is_audited(client: TestClient, login: Login, runtime: Runtime) -> None:
