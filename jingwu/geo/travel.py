@@ -105,6 +105,7 @@ class RoadTravelTimes:
         self._edge_order = np.argsort(self._edge_keys)
         self._sorted_keys = self._edge_keys[self._edge_order]
         self._drawn: np.ndarray | None = None
+        self._drawn_lock = threading.Lock()
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -421,7 +422,7 @@ class RoadTravelTimes:
         """The nodes a route's line keeps (``drawing.drawn_nodes``), worked out at the first route."""
         drawn = self._drawn
         if drawn is None:
-            with self._snap_lock:
+            with self._drawn_lock:
                 if self._drawn is None:
                     self._drawn = drawn_nodes(self.network)
                 drawn = self._drawn
