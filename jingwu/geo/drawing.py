@@ -15,33 +15,30 @@ float.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import shapely
 
-from jingwu.domain.geography import EARTH_RADIUS_M
-from jingwu.geo.reverse_search import network_chains
-from jingwu.geo.roads import RoadNetwork
+from jingwu.geo.reverse_search import _Chains, network_chains
+from jingwu.geo.roads import RoadNetwork, metres_per_degree
 
 ROUTE_TOLERANCE_M = 2.0
 """How far a drawn route may stray from the road's shape points (under one pixel at zoom 16)."""
 COORDINATE_DECIMALS = 6
 
 
-def drawn_nodes(network: RoadNetwork, tolerance_m: float = ROUTE_TOLERANCE_M) -> np.ndarray:
+def drawn_nodes(network: RoadNetwork, chains: _Chains | None = None,
+                tolerance_m: float = ROUTE_TOLERANCE_M) -> np.ndarray:
     """A flag per node: whether a route through it draws it (junctions, and the shape points a
-    simplification of their chain keeps)."""
+    simplification of their chain keeps). ``chains``: the network's, if already made (the search's)."""
     n = network.n_nodes
     keep = np.zeros(n, dtype=bool)
     if n == 0:
         return keep
-    chains = network_chains(network)
+    if chains is None:
+        chains = network_chains(network)
     keep[chains.junctions] = True
     node = chains.node
-    lat0 = float(np.mean(network.lat))
-    kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180
-    ky = EARTH_RADIUS_M * math.pi / 180
+    kx, ky = metres_per_degree(network)
     xy = np.column_stack([network.lon[node] * kx, network.lat[node] * ky])
     lengths = chains.last - chains.first + 1
     which = np.repeat(np.arange(len(lengths)), lengths)

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork
+from jingwu.geo.roads import RoadNetwork, metres_per_degree
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,9 +336,7 @@ class ReverseSearch:
         out, into = np.diff(network.fwd_indptr), np.diff(network.rev_indptr)
         few = int(((out <= 2) & (into <= 2)).sum())
         self._may_contract = network.n_nodes > 0 and network.n_nodes - few < contract_share * network.n_nodes
-        lat0 = float(network.lat.mean()) if network.n_nodes else 0.0
-        self.kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180
-        self.ky = EARTH_RADIUS_M * math.pi / 180
+        self.kx, self.ky = metres_per_degree(network)
         x, y = network.lon * self.kx, network.lat * self.ky
         self.x0, self.y0 = (float(x.min()), float(y.min())) if network.n_nodes else (0.0, 0.0)
         ix = ((x - self.x0) // cell_m).astype(np.int64)
@@ -394,6 +392,11 @@ class ReverseSearch:
         return SearchTree(dist, pred, n, None)
 
     # --- the junction graph ---------------------------------------------------------------------
+
+    def chains(self) -> _Chains:
+        """The network's chains of shape points: the junction graph's when it is built (drawing
+        routes reads them too), else made for the asker."""
+        return self._junction_chains() or network_chains(self.network)
 
     def _junction_chains(self) -> _Chains | None:
         """The network's chains (built on first use), or None when contraction does not pay."""

@@ -142,6 +142,14 @@ def haversine_arrays(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
 
 
+def metres_per_degree(network: RoadNetwork) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at the network's mean latitude: the flat
+    projection that snapping, the search's grid and drawing routes work in (a city or province is
+    small enough for it)."""
+    lat0 = float(network.lat.mean()) if network.n_nodes else 0.0
+    return EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180, EARTH_RADIUS_M * math.pi / 180
+
+
 def haversine_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """``haversine_arrays`` of one pair, bit for bit, without the cost of arrays (the one-point snap,
     the one-unit travel question): radians are one multiplication in math and numpy alike, ``** 2``

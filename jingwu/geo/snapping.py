@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from jingwu.domain.geography import GeoPoint
-from jingwu.geo.roads import EARTH_RADIUS_M, RoadNetwork, haversine_arrays, haversine_one
+from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one, metres_per_degree
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +66,7 @@ class RoadSnapper:
         self.segments = ids[single]
         self.lat0 = float(network.lat.mean()) if network.n_nodes else 0.0
         self.lon0 = float(network.lon.mean()) if network.n_nodes else 0.0
-        self.kx = EARTH_RADIUS_M * math.cos(math.radians(self.lat0)) * math.pi / 180
-        self.ky = EARTH_RADIUS_M * math.pi / 180
+        self.kx, self.ky = metres_per_degree(network)
         self.x, self.y = self._project(network.lat, network.lon)
         ax, ay = self.x[network.tail[self.segments]], self.y[network.tail[self.segments]]
         bx, by = self.x[network.head[self.segments]], self.y[network.head[self.segments]]

@@ -424,7 +424,7 @@ class RoadTravelTimes:
         if drawn is None:
             with self._drawn_lock:
                 if self._drawn is None:
-                    self._drawn = drawn_nodes(self.network)
+                    self._drawn = drawn_nodes(self.network, self.search.chains())
                 drawn = self._drawn
         return drawn
 
