@@ -74,13 +74,14 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
     with read_connection(engine) as conn:
         org = load_org_tree(conn)
     bus: EventBus
+    linger_s = settings.outbox_linger_ms / 1000
     if settings.bus_url.startswith("nats://"):
         nats_bus = NatsBus(settings.bus_url)
         bus = nats_bus
-        relay = OutboxRelay(engine, bus.publish, flush=nats_bus.flush, leader_lock=True)
+        relay = OutboxRelay(engine, bus.publish, flush=nats_bus.flush, leader_lock=True, linger_s=linger_s)
     else:
         bus = InProcessBus()
-        relay = OutboxRelay(engine, bus.publish)
+        relay = OutboxRelay(engine, bus.publish, linger_s=linger_s)
     rules = DispatchRules(
         duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_s=settings.duplicate_window_s,
         recommendation_limit=settings.recommendation_limit,

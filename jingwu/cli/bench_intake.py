@@ -55,6 +55,9 @@ class Figures:
     rate: float = 0.0
     flow: str = FLOWS[0]
     routes: bool = True
+    consoles: int = 0
+    """Command-centre consoles subscribed to every event besides the measuring socket."""
+    console_events: int = 0
     created: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -77,7 +80,7 @@ class Figures:
         return {
             "backend": self.backend, "clients": self.clients,
             "flow": self.flow if self.routes else f"{self.flow}, no routes",
-            "offered_per_s": self.rate or "closed loop",
+            "offered_per_s": self.rate or "closed loop", "consoles": self.consoles,
             "incidents": self.created, "errors": self.errors,
             "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
             "create_p50_ms": round(self.pct(self.create_ms, 0.5), 2),
@@ -152,6 +155,18 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
                 elif iid:
                     pending[iid] = now
 
+    async def console(opened: asyncio.Event) -> None:
+        """A command-centre console: every event the dispatcher may see, read and counted."""
+        async with websockets.connect(ws_url.split("&kinds=")[0], max_size=None) as ws:
+            await ws.recv()
+            opened.set()
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                figures.console_events += 1
+
     connections = [Connection(host, int(port), {"Authorization": f"Bearer {token}"}) for _ in range(clients)]
     for c in connections:
         await c.open()
@@ -219,6 +234,10 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
 
     listener = asyncio.create_task(listen())
     await asyncio.wait_for(ready.wait(), 10)
+    opened = [asyncio.Event() for _ in range(figures.consoles)]
+    consoles = [asyncio.create_task(console(o)) for o in opened]
+    for o in opened:
+        await asyncio.wait_for(o.wait(), 10)
     if figures.cpu is not None:
         figures.cpu.start()
     start = time.perf_counter()
@@ -235,6 +254,7 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
     await asyncio.sleep(1.0)  # let the last events arrive
     stop.set()
     await listener
+    await asyncio.gather(*consoles)
 
 
 _ID = re.compile(rb'"id":"([^"]+)"')
@@ -270,21 +290,29 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
             nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0],
-            routes: bool = True) -> Figures:
+            routes: bool = True, consoles: int = 0) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
                "JINGWU_DATA_DIR": tmp}
         if workers > 1:
             env["JINGWU_BUS_URL"] = nats_url
-        proc = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port),
-                                 "--workers", str(workers)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server's log goes to a file: a pipe nobody reads fills up and then stops the server
+        # at its next log line (a background loop logging a failure each tick did, mid-run).
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as server_log:
+            proc = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port),
+                                     "--workers", str(workers)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=server_log)
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_up(base, proc)
+            try:
+                _wait_up(base, proc)
+            except RuntimeError as e:
+                tail = log_path.read_text("utf-8", errors="replace")[-2000:]
+                raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from None
             figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow, routes,
-                              cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
+                              consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
             asyncio.run(_run_clients(base, clients, seconds, figures, rate))
             return figures
         finally:
@@ -310,6 +338,8 @@ def intake(
     flow: str = typer.Option(FLOWS[0], help="one-request: POST ?recommend=10&routes=true; two-requests: "
                              "POST, then GET …/recommendations"),
     routes: bool = typer.Option(True, help="ask for the ranked units' routes too (the map's lines)"),
+    consoles: int = typer.Option(0, min=0, max=200, help="command-centre consoles (WebSockets) subscribed to "
+                                 "every event while the clients drive"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     if flow not in FLOWS:
@@ -320,11 +350,12 @@ def intake(
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
-            figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes)
+            figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles)
             results.append(figures.as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow)")
     heads = {"backend": "backend", "clients": "clients", "flow": "flow", "offered_per_s": "offered",
+             "consoles": "consoles",
              "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
              "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99",

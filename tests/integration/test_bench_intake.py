@@ -40,3 +40,11 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
             assert figures["db_cpu_ms_per_flow"] is not None and float(figures["db_cpu_ms_per_flow"]) > 0
         else:
             assert figures["db_cpu_ms_per_flow"] is None
+
+
+def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
+    """``--consoles``: extra WebSockets as a command centre's consoles, each sent every event."""
+    with ThreadPoolExecutor(1) as pool:
+        figures = pool.submit(measure, "sqlite", 2, 2.0, _free_port(), "", consoles=3).result()
+    assert figures.errors == 0 and figures.created > 0 and figures.as_dict()["consoles"] == 3
+    assert figures.console_events >= 3 * figures.created  # at least each incident's IncidentReceived, thrice

@@ -133,3 +133,24 @@ def test_refused_change_publishes_nothing(runtime: Runtime) -> None:
     assert after == before + 1  # only IncidentReceived
     assert status == "received"
     assert [m["kind"] for m in received] == ["IncidentReceived"]
+
+
+def test_every_console_gets_the_same_events_and_one_leaving_stops_none_of_the_others(runtime: Runtime) -> None:
+    """Consoles on one server share each event's text; a console that closes is dropped alone."""
+    with serving(create_app(runtime, timers=False)) as base:
+        h = token(base, "dispatcher")
+        url = f"{base.replace('http', 'ws')}/api/events?token={h['Authorization'].split()[1]}"
+        with connect(url) as wall, connect(f"{url}&kinds=IncidentReceived") as desk:
+            with connect(url) as leaving:
+                for ws in (wall, desk, leaving):
+                    assert json.loads(ws.recv(timeout=10))["kind"] == "hello"
+            ids = [httpx.post(f"{base}/api/incidents", json={"type": "THEFT", "location": ALV}, headers=h).json()["id"]
+                   for _ in range(3)]
+
+            def last(m: dict[str, Any]) -> bool:
+                return m.get("kind") == "IncidentReceived" and m.get("incident_id") == ids[-1]
+
+            on_wall = [m for m in read_until(wall, last) if m["kind"] == "IncidentReceived"]
+            on_desk = read_until(desk, last)
+        assert [m["incident_id"] for m in on_desk] == ids
+        assert on_wall == on_desk  # the same events, field for field, in the same order

@@ -1,11 +1,13 @@
 """The outbox relay on SQLite and PostgreSQL: events leave in commit order, exactly the committed
 ones; a batch whose publishing fails stays unpublished and goes out whole on the next pass; two
-relays draining at once never hand out the same event."""
+relays draining at once never hand out the same event; under load a batch waits for the commits
+that follow it closely."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,4 +74,49 @@ def test_two_relays_at_once_hand_out_each_event_once(engine: Engine) -> None:
     for th in threads:
         th.join(timeout=60)
     assert sorted(seen) == seqs and len(seen) == len(set(seen))
+    assert _unpublished(engine) == 0
+
+
+def _add(engine: Engine, k: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(t.outbox).values(stream="incident:0", kind="Test", station_code="S", payload={"k": k},
+                                             created_at=datetime.now(UTC)))
+
+
+def _until(done: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_under_load_one_batch_carries_several_commits_and_after_a_quiet_spell_none_waits(engine: Engine) -> None:
+    """With ``linger_s``, commits that come within it of the last batch wait for the next one and
+    leave together; the first commit after a quiet spell is not held back."""
+    with engine.begin() as conn:
+        conn.execute(t.outbox.delete())
+    batches: list[list[int]] = []
+    pending: list[int] = []
+
+    def flush() -> None:
+        batches.append(pending.copy())
+        pending.clear()
+
+    relay = OutboxRelay(engine, lambda msg: pending.append(int(msg["k"])), flush=flush, poll_s=60, linger_s=2.0)
+    relay.start()
+    try:
+        _add(engine, 0)
+        relay.notify()
+        # 2 s of linger, but nothing was relayed before it: it leaves on the commit's wake.
+        assert _until(lambda: batches == [[0]], timeout_s=1.5), batches
+        for k in (1, 2, 3):  # each would be a batch of its own without the linger
+            time.sleep(0.3)
+            _add(engine, k)
+            relay.notify()
+        assert _until(lambda: sum(map(len, batches)) == 4, timeout_s=15), batches
+        assert batches == [[0], [1, 2, 3]]
+    finally:
+        relay.stop()
     assert _unpublished(engine) == 0

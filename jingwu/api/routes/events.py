@@ -2,6 +2,11 @@
 
 The bus listener runs on the relay thread; it hands each message to this socket's asyncio queue.
 A client that cannot keep up is disconnected rather than allowed to hold memory without bound.
+
+A command centre has many consoles open on one server, each subscribed to the same events: an
+event is written as JSON once, not once per console (``EventTexts``), and a socket sends what
+waits in its queue without a task or a wait per message (the client reader ends the loop by
+queueing ``_CLOSED``).
 """
 
 from __future__ import annotations
@@ -20,10 +25,43 @@ from jingwu.domain.access import Action
 
 router = APIRouter(tags=["events"])
 QUEUE_LIMIT = 10_000
+_CLOSED = object()
+"""Queued by the client reader when the client has gone."""
 
 
 def _encode(message: Message) -> str:
     return json.dumps(message, default=str, ensure_ascii=False)
+
+
+class EventTexts:
+    """One app's recent events as sent, by (stream, seq): every console is sent the same text. Kept
+    per app, as ``seq`` is its database's; used on the app's event loop only."""
+
+    def __init__(self, kept: int = 2_048) -> None:
+        self.kept = kept
+        self._texts: dict[tuple[Any, Any], str] = {}
+
+    def text(self, message: Message) -> str:
+        """The event as JSON, written once for all the sockets it goes to (a relayed event has a
+        ``seq``; anything else is written each time)."""
+        seq = message.get("seq")
+        if seq is None:
+            return _encode(message)
+        key = (message.get("stream"), seq)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= self.kept:
+                del self._texts[next(iter(self._texts))]  # the oldest: long since sent to every socket
+            text = self._texts[key] = _encode(message)
+        return text
+
+
+def _event_texts(websocket: WebSocket) -> EventTexts:
+    state = websocket.app.state
+    texts = getattr(state, "event_texts", None)
+    if texts is None:
+        texts = state.event_texts = EventTexts()
+    return texts
 
 
 @router.websocket("/api/events")
@@ -40,6 +78,7 @@ async def events(websocket: WebSocket) -> None:
     kinds = set(kinds_param.split(",")) if kinds_param else None
     await websocket.accept()
     runtime: Runtime = websocket.app.state.runtime
+    texts = _event_texts(websocket)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_LIMIT)
 
@@ -52,20 +91,17 @@ async def events(websocket: WebSocket) -> None:
         loop.call_soon_threadsafe(_put, queue, message)
 
     unsubscribe = runtime.bus.subscribe(deliver, wanted)
-    reader = asyncio.create_task(_drain_client(websocket))
+    reader = asyncio.create_task(_drain_client(websocket, queue))
     try:
         await websocket.send_text(json.dumps({"kind": "hello", "user": actor.username}))
         while True:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
+            message = await queue.get()  # no suspension while messages wait
+            if message is _CLOSED:
                 break
-            message = getter.result()
             if message is None:
                 await websocket.close(code=4408, reason="too slow: events were dropped")
                 break
-            await websocket.send_text(_encode(message))
+            await websocket.send_text(texts.text(message))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -75,18 +111,24 @@ async def events(websocket: WebSocket) -> None:
             await reader
 
 
-def _put(queue: asyncio.Queue[Any], message: Message) -> None:
+def _put(queue: asyncio.Queue[Any], message: Any) -> None:
+    """Queue a message; when the queue is full, empty it and queue ``None`` (the socket is then
+    closed as too slow) or, for ``_CLOSED``, that."""
     try:
         queue.put_nowait(message)
     except asyncio.QueueFull:
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
                 queue.get_nowait()
-        queue.put_nowait(None)
+        queue.put_nowait(_CLOSED if message is _CLOSED else None)
 
 
-async def _drain_client(websocket: WebSocket) -> None:
-    """Reads (and ignores) what the client sends, so a close is noticed at once."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await websocket.receive_text()
+async def _drain_client(websocket: WebSocket, queue: asyncio.Queue[Any]) -> None:
+    """Reads (and ignores) what the client sends, so a close is noticed at once: it then ends the
+    sending loop through the queue."""
+    try:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await websocket.receive_text()
+    finally:
+        _put(queue, _CLOSED)
