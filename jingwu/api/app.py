@@ -41,7 +41,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         # ~1 ms here (20,000 survivors), well inside the latency targets.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], thresholds[2])
-        operations_limiter().total_tokens = runtime.settings.api_operation_threads
+        operations_limiter().total_tokens = runtime.settings.operation_threads()
         runtime.relay.start()
         tasks = [asyncio.create_task(job()) for job in background_jobs(runtime)] if timers else []
         try:

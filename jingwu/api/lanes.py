@@ -5,8 +5,9 @@ in flight then has a thread wanting the GIL: with 8 intake clients the server sp
 of its CPU in the kernel switching between them (``perf``: futex waits in ``take_gil``). The
 routes a call-taker, dispatcher and unit hit on every call (intake, the incident, duplicates,
 transitions, recommendations, assignment, unit status and position) are short and run here, on
-``Settings.api_operation_threads`` threads (2 by default). Everything else (reports, analysis,
-exports, lists) stays in the shared pool, so a slow report never holds up a dispatch.
+``Settings.operation_threads()`` threads (1 for a database on this machine, 2 across a network).
+Everything else (reports, analysis, exports, lists) stays in the shared pool, so a slow report
+never holds up a dispatch.
 
 Measured with ``jingwu bench intake --clients 8 --backend postgresql`` (docs/benchmarks.md).
 """
@@ -22,12 +23,10 @@ from weakref import WeakKeyDictionary
 import anyio.to_thread
 from anyio import CapacityLimiter
 
-from jingwu.config import Settings
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_THREADS: int = Settings.model_fields["api_operation_threads"].default
+DEFAULT_THREADS = 2
 """A lane's threads until the server sizes it (apps built without ``create_app``: tests)."""
 _LANES: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
 """One lane per event loop: an AnyIO limiter wakes its waiters from the loop that releases it, so

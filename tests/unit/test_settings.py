@@ -1,0 +1,28 @@
+"""Settings that are worked out from others: the operations lane's threads."""
+
+from __future__ import annotations
+
+import pytest
+
+from jingwu.config import Settings
+
+
+@pytest.mark.parametrize("url,threads", [
+    ("sqlite:///.jingwu/jingwu.db", 1),
+    ("postgresql+psycopg://postgres@127.0.0.1:5432/test", 1),
+    ("postgresql+psycopg://jingwu@localhost/jingwu?options=-csearch_path%3Dbench", 1),
+    ("postgresql+psycopg://jingwu@[::1]:5432/jingwu", 1),
+    ("postgresql+psycopg:///jingwu?host=/var/run/postgresql", 1),  # a socket on this machine
+    ("postgresql+psycopg://jingwu@db.internal:5432/jingwu", 2),
+    ("postgresql+psycopg://jingwu@10.0.0.7/jingwu", 2),
+])
+def test_lane_threads_follow_where_the_database_is(url: str, threads: int) -> None:
+    assert Settings(database_url=url).operation_threads() == threads
+
+
+def test_lane_threads_asked_for_are_kept() -> None:
+    assert Settings(database_url="sqlite:///x.db", api_operation_threads=4).operation_threads() == 4
+    remote = Settings(database_url="postgresql+psycopg://u@db.internal/j", api_operation_threads=1)
+    assert remote.operation_threads() == 1
+    with pytest.raises(ValueError, match="api_operation_threads"):
+        Settings(api_operation_threads=0)
