@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     recommendation_max_eta_s: float = 3600.0
     duplicate_radius_m: float = 300.0
     duplicate_window_s: int = 1800
+    duplicate_offer_limit: int = Field(default=10, ge=1, le=100)
+    """Possible duplicates offered with a new call at most: the nearest, as a call-taker's short list."""
     checkin_interval_s: int = 900
     # Requests
     max_body_bytes: int = 64 * 1024

@@ -84,6 +84,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
         relay = OutboxRelay(engine, bus.publish, linger_s=linger_s)
     rules = DispatchRules(
         duplicate_radius_m=settings.duplicate_radius_m, duplicate_window_s=settings.duplicate_window_s,
+        duplicate_offer_limit=settings.duplicate_offer_limit,
         recommendation_limit=settings.recommendation_limit,
         recommendation_max_eta_s=settings.recommendation_max_eta_s,
         checkin_interval_s=settings.checkin_interval_s,

@@ -25,6 +25,8 @@ def utc_now() -> datetime:
 class DispatchRules:
     duplicate_radius_m: float = 300.0
     duplicate_window_s: float = 1800.0
+    duplicate_offer_limit: int = 10
+    """Possible duplicates offered with a new call at most, the nearest (a call-taker reads a short list)."""
     recommendation_limit: int = 10
     recommendation_max_eta_s: float = 3600.0
     checkin_interval_s: int = 900

@@ -1,10 +1,11 @@
 """Call intake (接警): a 110 call becomes an incident with a type, a priority and a validated place.
 
 A retried request with the same Idempotency-Key returns the incident the first one created.
-Possible duplicates are offered, never linked automatically. Asked for, the units to send come
-back with the new incident (``ReceiveCall.recommend``): where one person takes and dispatches the
-call (接處警一體), the call and the run card are one step, and the units are read in the intake's
-own transaction instead of in a second request's.
+Possible duplicates are offered (the nearest ``duplicate_offer_limit``), never linked
+automatically. Asked for, the units to send come back with the new incident
+(``ReceiveCall.recommend``): where one person takes and dispatches the call (接處警一體), the call
+and the run card are one step, and the units are read in the intake's own transaction instead of
+in a second request's.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
                 priority=priority, lat=point.lat, lon=point.lon, source=cmd.source.value,
             ))
             near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
-                                           point.lat, point.lon, rules.duplicate_radius_m)
+                                           point.lat, point.lon, rules.duplicate_radius_m,
+                                           limit=rules.duplicate_offer_limit)
             dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
                                        rules.duplicate_window_s)
             uow.incidents.add(inc)

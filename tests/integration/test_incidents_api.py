@@ -3,6 +3,7 @@ unit status driving the incident, duplicates, and refusals that change nothing."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -196,6 +197,26 @@ def test_duplicates_are_offered_then_linked(client: TestClient, login: Login, ru
     assert sent.status_code == 201, sent.text
     fourth = create(client, ct, {"type": "ASSAULT", "location": near}).json()
     assert [(d["incident_id"], d["status"]) for d in fourth["possible_duplicates"]] == [(first["id"], "dispatched")]
+
+
+def test_the_nearest_possible_duplicates_are_offered(runtime: Runtime) -> None:
+    """A busy spot: fourteen open assaults within the radius, the nearest reported first. The new call
+    is offered the ten nearest, nearest first (not the ten newest, which are the farthest here), and
+    nothing beyond the radius or of another family."""
+    def call(type_code: str, north_m: float) -> str:
+        point = GeoPoint(ALV["lat"] + north_m / 111_195, ALV["lon"])
+        return receive_call(runtime.deps, SYSTEM, ReceiveCall(type_code, point)).incident.id
+
+    within = [call("ASSAULT", 20.0 + 15 * i) for i in range(14)]  # 20 m … 215 m, oldest nearest
+    call("ASSAULT", 420.0)  # outside the 300 m radius
+    call("DOMESTIC_DISPUTE", 5.0)  # nearest of all, another family
+    offered = receive_call(runtime.deps, SYSTEM, ReceiveCall("ARMED_PERSON", GeoPoint(ALV["lat"], ALV["lon"])))
+    assert runtime.deps.dispatch_rules.duplicate_offer_limit == 10
+    assert [d.incident_id for d in offered.duplicates] == within[:10]
+    assert [round(d.distance_m) for d in offered.duplicates] == [20 + 15 * i for i in range(10)]
+    runtime.deps.rules = replace(runtime.deps.dispatch_rules, duplicate_offer_limit=3)
+    fewer = receive_call(runtime.deps, SYSTEM, ReceiveCall("ASSAULT", GeoPoint(ALV["lat"], ALV["lon"])))
+    assert [d.incident_id for d in fewer.duplicates] == [offered.incident.id, *within[:2]]  # the last call, too
 
 
 def test_reveal_caller_needs_reason_and_is_audited(client: TestClient, login: Login, runtime: Runtime) -> None:

@@ -1,4 +1,4 @@
-"""Settings that are worked out from others: the operations lane's threads."""
+"""Settings that are worked out from others (the operations lane's threads), and their bounds."""
 
 from __future__ import annotations
 
@@ -26,3 +26,9 @@ def test_lane_threads_asked_for_are_kept() -> None:
     assert remote.operation_threads() == 1
     with pytest.raises(ValueError, match="api_operation_threads"):
         Settings(api_operation_threads=0)
+
+
+def test_possible_duplicates_offered_are_bounded() -> None:
+    assert Settings().duplicate_offer_limit == 10
+    with pytest.raises(ValueError, match="duplicate_offer_limit"):
+        Settings(duplicate_offer_limit=0)
