@@ -19,7 +19,7 @@ from jingwu.domain.duplicates import OpenIncident
 from jingwu.domain.errors import Conflict, NotFound
 from jingwu.domain.events import Event
 from jingwu.domain.geography import GeoPoint, degree_margins
-from jingwu.domain.incident import OPEN_STATUSES, Incident, IncidentStatus, Source
+from jingwu.domain.incident import Incident, IncidentStatus, Source
 from jingwu.domain.incident_types import Capability
 from jingwu.domain.major import ChecklistItem, MajorIncident
 from jingwu.domain.unit import Unit, UnitStatus
@@ -231,10 +231,9 @@ def _open_near() -> DirectStatement:
     flat_distance = d_lat * d_lat + d_lon * d_lon * bindparam("lon_scale", type_=Float)
     return DirectStatement(
         select(c.id, c.type_code, c.family, c.status, c.lat, c.lon, c.received_at).where(
-            c.family == bindparam("family"), c.received_at >= bindparam("since"),
-            c.status.in_([bindparam(f"open_{i}", s.value) for i, s in enumerate(sorted(OPEN_STATUSES))]),
+            c.family == bindparam("family"), t.OPEN_INCIDENT,
             c.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
-            c.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+            c.lon.between(bindparam("lon_lo"), bindparam("lon_hi")), c.received_at >= bindparam("since"),
         ).order_by(flat_distance, c.received_at.desc()).limit(bindparam("limit"))
     )
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from jingwu.domain.incident import OPEN_STATUSES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -129,6 +131,10 @@ users = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+OPEN_INCIDENT = text("status IN (" + ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")")
+"""An incident still on the board, written out: a query must say it in these very words for
+SQLite, and with no bound values for PostgreSQL's prepared plans, to use the index it qualifies."""
+
 incidents = Table(
     "incidents", metadata,
     Column("id", String(40), primary_key=True),
@@ -159,6 +165,10 @@ incidents = Table(
     Index("ix_incidents_station_received", "station_code", "received_at"),
     Index("ix_incidents_family_received", "family", "received_at"),
     Index("ix_incidents_received_at", "received_at"),
+    # The duplicate check of every call: the open incidents of a family in a band of latitude,
+    # whatever the history holds and however busy the rest of the service area is.
+    Index("ix_incidents_open_place", "family", "lat", "lon", postgresql_where=OPEN_INCIDENT,
+          sqlite_where=OPEN_INCIDENT),
 )
 
 incident_timeline = Table(

@@ -219,6 +219,30 @@ def test_the_nearest_possible_duplicates_are_offered(runtime: Runtime) -> None:
     assert [d.incident_id for d in fewer.duplicates] == [offered.incident.id, *within[:2]]  # the last call, too
 
 
+def test_the_duplicate_check_reads_only_open_incidents_near_the_call(runtime: Runtime) -> None:
+    """With a long history of the family in the window (closed incidents all over the area), the
+    duplicate query is planned on the partial index of open incidents by place, on both backends."""
+    from jingwu.store.direct import _bound
+    from jingwu.store.repositories import _OPEN_NEAR
+
+    now = runtime.deps.clock()
+    history = [{"id": f"INC-OLD-{i}", "type_code": "ASSAULT", "family": "violence", "priority": 2,
+                "status": "closed", "lat": 42.43 + (i % 50) * 0.004, "lon": 1.41 + (i // 50) * 0.006,
+                "source": "public_call", "received_at": now, "received_by": "calltaker"} for i in range(3000)]
+    with runtime.engine.begin() as conn:
+        conn.execute(t.incidents.insert(), history)
+        conn.exec_driver_sql("ANALYZE")
+        plan = _OPEN_NEAR.plan(conn.dialect)
+        args = _bound(plan, {"family": "violence", "since": now, "lat_lo": 42.50, "lat_hi": 42.51, "lon_lo": 1.52,
+                             "lon_hi": 1.53, "lat": 42.505, "lon": 1.525, "lon_scale": 0.54, "limit": 10})
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+        cur.execute(explain + plan.sql, args)
+        steps = " / ".join(str(row) for row in cur.fetchall())
+    assert "ix_incidents_open_place" in steps, steps
+    assert "ix_incidents_family_received" not in steps
+
+
 def test_reveal_caller_needs_reason_and_is_audited(client: TestClient, login: Login, runtime: Runtime) -> None:
     disp = login("dispatcher")
     inc = create(client, disp).json()
