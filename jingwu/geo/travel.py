@@ -39,7 +39,7 @@ import numpy as np
 
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
-from jingwu.geo.drawing import drawn_nodes, point, route_line
+from jingwu.geo.drawing import RouteDrawing, point
 from jingwu.geo.reverse_search import ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
@@ -104,7 +104,7 @@ class RoadTravelTimes:
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
         self._edge_order = np.argsort(self._edge_keys)
         self._sorted_keys = self._edge_keys[self._edge_order]
-        self._drawn: np.ndarray | None = None
+        self._drawn: RouteDrawing | None = None
         self._drawn_lock = threading.Lock()
 
     # --- the protocol -------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class RoadTravelTimes:
             metres += great_circle_m(unit_lat, unit_lon, float(net.lat[first]), float(net.lon[first]))
             metres += great_circle_m(float(net.lat[last]), float(net.lon[last]), target.road_lat, target.road_lon)
             if with_route:
-                coords = _joined(start, route_line(net, self._drawn_nodes(), nodes), end)
+                coords = _joined(start, self._drawing().line(nodes), end)
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -418,15 +418,15 @@ class RoadTravelTimes:
             route={"type": "LineString", "coordinates": coords} if coords is not None else None,
         )
 
-    def _drawn_nodes(self) -> np.ndarray:
-        """The nodes a route's line keeps (``drawing.drawn_nodes``), worked out at the first route."""
-        drawn = self._drawn
-        if drawn is None:
+    def _drawing(self) -> RouteDrawing:
+        """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first route."""
+        drawing = self._drawn
+        if drawing is None:
             with self._drawn_lock:
                 if self._drawn is None:
-                    self._drawn = drawn_nodes(self.network, self.search.chains())
-                drawn = self._drawn
-        return drawn
+                    self._drawn = RouteDrawing.of(self.network, self.search.chains())
+                drawing = self._drawn
+        return drawing
 
     def _edges_along(self, path: np.ndarray) -> np.ndarray:
         keys = path[:-1] * self.network.n_nodes + path[1:]

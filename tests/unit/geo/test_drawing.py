@@ -11,7 +11,7 @@ import shapely
 
 from jingwu.domain.geography import EARTH_RADIUS_M, GeoPoint
 from jingwu.domain.travel import UnitOrigin
-from jingwu.geo.drawing import ROUTE_TOLERANCE_M, drawn_nodes, route_line
+from jingwu.geo.drawing import ROUTE_TOLERANCE_M, RouteDrawing, drawn_nodes
 from jingwu.geo.reverse_search import network_chains
 from jingwu.geo.roads import BuildReport, network_of
 from jingwu.geo.travel import RoadTravelTimes
@@ -69,10 +69,12 @@ def test_every_junction_is_drawn_and_no_dropped_point_strays_beyond_the_toleranc
 
 
 def test_a_route_line_keeps_its_ends_and_writes_six_decimals(andorra) -> None:
-    kept = drawn_nodes(andorra)
+    drawing = RouteDrawing.of(andorra)
+    kept = drawing.drawn
+    assert (kept == drawn_nodes(andorra)).all()
     interior = np.flatnonzero(~kept)[:2]
     path = np.array([int(interior[0]), int(np.flatnonzero(kept)[0]), int(interior[1])])
-    line = route_line(andorra, kept, path)
+    line = drawing.line(path)
     assert len(line) == 3  # both ends drawn even where a route through them would not draw them
     for lon, lat in line:
         assert lon == round(lon, 6) and lat == round(lat, 6)
@@ -87,7 +89,7 @@ def test_a_routes_line_runs_from_the_unit_to_the_incident_along_its_drawn_nodes(
     coords = got.route["coordinates"]
     assert coords[0] == pytest.approx([unit.lon, unit.lat], abs=6e-7)
     assert coords[-1] == pytest.approx([scene.lon, scene.lat], abs=6e-7)
-    kept = travel._drawn_nodes()
+    kept = travel._drawing().drawn
     drawn = {tuple(c) for c in np.column_stack([andorra.lon[kept], andorra.lat[kept]]).round(6).tolist()}
     inner = [tuple(c) for c in coords[3:-3]]  # between the path's own ends, drawn whatever they are
     assert inner and all(c in drawn for c in inner)
