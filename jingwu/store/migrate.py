@@ -19,10 +19,13 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Each migration in its own transaction, begun by Alembic: a migration that builds an index
+    on PostgreSQL without blocking writes (``CREATE INDEX CONCURRENTLY``) must run outside one."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        conn.commit()  # whatever ran outside a migration's transaction (the version table's checks)
 
 
 def revision(engine: Engine, message: str) -> None:

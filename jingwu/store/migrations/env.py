@@ -13,7 +13,8 @@ config = context.config
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                          transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
         return

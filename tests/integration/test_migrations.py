@@ -1,0 +1,69 @@
+"""Migrations on a database that already holds data: 0003's index of open incidents by place."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from jingwu.store.migrate import alembic_config, upgrade
+
+INDEX = "ix_incidents_open_place"
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    cfg = alembic_config(engine)
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+        conn.commit()
+
+
+def _incident(i: int, status: str) -> dict[str, object]:
+    return {"id": f"INC-M-{i}", "type_code": "ASSAULT", "family": "violence", "priority": 2, "status": status,
+            "lat": 42.5 + i * 1e-4, "lon": 1.52, "description": "", "source": "public_call", "callers": 1,
+            "received_at": "2026-11-28 00:00:00+00", "received_by": "calltaker", "active_units": "[]",
+            "version": 0}
+
+
+def _insert(engine: Engine, rows: list[dict[str, object]]) -> None:
+    cols = ", ".join(rows[0])
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO incidents ({cols}) VALUES ({', '.join(':' + c for c in rows[0])})"), rows)
+
+
+def _index(engine: Engine) -> dict | None:
+    return next((ix for ix in inspect(engine).get_indexes("incidents") if ix["name"] == INDEX), None)
+
+
+def test_the_index_is_built_on_a_database_with_history(engine: Engine) -> None:
+    _downgrade(engine, "0002")
+    assert _index(engine) is None
+    _insert(engine, [_incident(i, "closed" if i % 3 else "received") for i in range(300)])
+    upgrade(engine)
+    index = _index(engine)
+    assert index is not None and index["column_names"] == ["family", "lat", "lon"]
+    where = index["dialect_options"].get(f"{engine.dialect.name}_where")
+    assert where is not None and "received" in str(where) and "closed" not in str(where)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_an_interrupted_build_is_built_again(engine: Engine) -> None:
+    """On PostgreSQL the index is built CONCURRENTLY; a build that failed leaves an invalid index
+    of that name behind, which 0003 replaces."""
+    _downgrade(engine, "0002")
+    _insert(engine, [_incident(i, "received") for i in range(5)])
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(DBAPIError, match="could not create unique index"):
+            conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON incidents (family)"))
+        valid = conn.execute(text("SELECT indisvalid FROM pg_index WHERE indexrelid = :n ::regclass"), {"n": INDEX})
+        assert valid.scalar_one() is False
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
+                                "WHERE indexrelid = :n ::regclass"), {"n": INDEX}).one()
+    assert row[0] is True and "(family, lat, lon)" in row[1] and "WHERE" in row[1]
