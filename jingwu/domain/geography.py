@@ -89,7 +89,9 @@ class RingIndex:
     def _sorted_into(self, edges: list[Edge], count: int) -> list[list[Edge]]:
         """``count`` bands, each with every edge whose latitudes reach into it."""
         self._count = count
-        self._scale = count / self._span if self._span > 0 else 0.0
+        scale = count / self._span if self._span > 0 else 0.0
+        # A span too thin to divide by (a subnormal float) gives inf, and 0 x inf is NaN: one band.
+        self._scale = scale if math.isfinite(scale) else 0.0
         bands: list[list[Edge]] = [[] for _ in range(count)]
         for edge in edges:
             _xi, yi, _xj, yj = edge
