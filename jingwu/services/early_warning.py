@@ -8,12 +8,14 @@ already raised), so a restart or a second run does not repeat it.
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from weakref import WeakKeyDictionary
 
 import h3
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import SYSTEM
@@ -95,12 +97,38 @@ def series_already_alerted(deps: Dependencies, type_code: str, lat: float, lon: 
 _C = t.incidents.c
 _NEW_INCIDENT = DirectStatement(
     select(_C.received_at, _C.lat, _C.lon, _C.family, _C.station_code).where(_C.id == bindparam("id")))
-_SAME_FAMILY_NEARBY = DirectStatement(select(_C.lat, _C.lon).where(
-    _C.family == bindparam("family"), _C.id != bindparam("id"),
-    _C.received_at >= bindparam("since"), _C.received_at < bindparam("until"),
-    _C.lat.between(bindparam("lat_lo"), bindparam("lat_hi")), _C.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
-))
+CELLS = 4
+"""Place cells the check's box may touch (``tables.place_cell``, ~1 km): any box up to a cell
+across touches at most 2 x 2; a wider one is read without the cells."""
+
+
+def _same_family_nearby(by_cell: bool) -> DirectStatement:
+    in_cells = [t.place_cell(_C.lat, _C.lon).in_([bindparam(f"cell_{i}") for i in range(CELLS)])] if by_cell else []
+    return DirectStatement(select(_C.lat, _C.lon).where(
+        _C.family == bindparam("family"), *in_cells, _C.id != bindparam("id"),
+        _C.received_at >= bindparam("since"), _C.received_at < bindparam("until"),
+        _C.lat.between(bindparam("lat_lo"), bindparam("lat_hi")),
+        _C.lon.between(bindparam("lon_lo"), bindparam("lon_hi")),
+    ))
+
+
+_SAME_FAMILY_NEARBY = _same_family_nearby(by_cell=True)
 """Compiled once: the near-repeat check runs on every new incident (the server's bus listener)."""
+_SAME_FAMILY_IN_BOX = _same_family_nearby(by_cell=False)
+
+
+def _nearby(conn: Connection, params: dict[str, Any]) -> list[Any]:
+    """The family's incidents in the box and the time window, read by the place cells the box
+    touches (``ix_incidents_family_cell_received``) when it touches few enough."""
+    cells = sorted({t.cell_of(lat, lon) for lat in (params["lat_lo"], params["lat_hi"])
+                    for lon in (params["lon_lo"], params["lon_hi"])})
+    per = t.CELLS_PER_DEGREE
+    rows = math.floor(params["lat_hi"] * per) - math.floor(params["lat_lo"] * per) + 1
+    columns = math.floor(params["lon_hi"] * per) - math.floor(params["lon_lo"] * per) + 1
+    if rows > 2 or columns > 2:  # the corners' cells are all the box's only up to 2 x 2
+        return _SAME_FAMILY_IN_BOX.all(conn, params)
+    cells += [cells[-1]] * (CELLS - len(cells))  # repeated to fill the statement's places
+    return _SAME_FAMILY_NEARBY.all(conn, {**params, **{f"cell_{i}": c for i, c in enumerate(cells)}})
 
 
 def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: float = 200.0,
@@ -111,8 +139,8 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
     incident of the day there with an earlier neighbour raises the alert, the rest of the day's
     incidents in that cell do not (an analyst wants to hear of a series once, not at every new
     call in it). Runs on every new incident, so it reads only the family's incidents of the window
-    inside a box around the new one, never the whole jurisdiction's history, and nothing more once
-    the series is known."""
+    in the place cells around the new one (``_nearby``), never the whole area's or the whole
+    history's, and nothing more once the series is known."""
     raised = _RAISED.setdefault(deps.engine, OrderedDict())
     with read_connection(deps.engine) as conn:
         found = _NEW_INCIDENT.first(conn, {"id": incident_id})
@@ -124,7 +152,7 @@ def raise_near_repeat_alert(deps: Dependencies, incident_id: str, distance_m: fl
         if key in raised:
             return None
         dlat, dlon = degree_margins(lat, distance_m)
-        history_rows = _SAME_FAMILY_NEARBY.all(conn, {
+        history_rows = _nearby(conn, {
             "family": family, "id": incident_id, "since": received_at - timedelta(days=days), "until": received_at,
             "lat_lo": lat - dlat, "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon})
     # The rule of analytics.nearrepeat.near_repeat_alerts (same family, within distance_m, in the

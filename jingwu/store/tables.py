@@ -5,6 +5,8 @@ Times are stored in UTC and always read back timezone-aware, on SQLite as on Pos
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,8 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from jingwu.domain.incident import OPEN_STATUSES
@@ -131,6 +135,43 @@ users = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+CELLS_PER_DEGREE = 100
+"""The place index of incidents files them by cells of a hundredth of a degree of latitude and of
+longitude (~1.1 km by ~0.8 km in Andorra): ``place_cell``."""
+_LON_CELLS = 40_000  # longitude cells -18,000 … 17,999 are stored as 0 … 35,999 within a row of this many
+
+
+def cell_of(lat: float, lon: float) -> int:
+    """``place_cell`` of a point, worked out in Python (the same float products, the same floor)."""
+    return (math.floor(lat * CELLS_PER_DEGREE) * _LON_CELLS
+            + math.floor(lon * CELLS_PER_DEGREE) + _LON_CELLS // 2)
+
+
+class place_cell(FunctionElement[int]):
+    """``cell_of(lat, lon)`` in SQL. On SQLite ``floor`` is written with CAST, as not every SQLite
+    has it; an index on the expression is used only by queries that write it the same way, which
+    this construct makes sure of."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+def _cell_sql(element: place_cell, compiler: Any, floor: Callable[[str], str], **kw: Any) -> str:
+    lat, lon = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"({floor(f'{lat} * {CELLS_PER_DEGREE}')} * {_LON_CELLS}"
+            f" + {floor(f'{lon} * {CELLS_PER_DEGREE}')} + {_LON_CELLS // 2})")
+
+
+@compiles(place_cell)
+def _place_cell(element: place_cell, compiler: Any, **kw: Any) -> str:
+    return _cell_sql(element, compiler, lambda x: f"CAST(floor({x}) AS BIGINT)", **kw)
+
+
+@compiles(place_cell, "sqlite")
+def _place_cell_sqlite(element: place_cell, compiler: Any, **kw: Any) -> str:
+    return _cell_sql(element, compiler, lambda x: f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))", **kw)
+
+
 OPEN_INCIDENT = text("status IN (" + ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")")
 """An incident still on the board, written out: a query must say it in these very words for
 SQLite, and with no bound values for PostgreSQL's prepared plans, to use the index it qualifies."""
@@ -170,6 +211,10 @@ incidents = Table(
     Index("ix_incidents_open_place", "family", "lat", "lon", postgresql_where=OPEN_INCIDENT,
           sqlite_where=OPEN_INCIDENT),
 )
+# The near-repeat check of every new incident: the family's incidents of the last days in the few
+# cells its circle touches, however long the history and however wide the area.
+Index("ix_incidents_family_cell_received", incidents.c.family, place_cell(incidents.c.lat, incidents.c.lon),
+      incidents.c.received_at)
 
 incident_timeline = Table(
     "incident_timeline", metadata,

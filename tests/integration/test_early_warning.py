@@ -103,3 +103,60 @@ def test_surge_alert_for_a_busy_day(runtime: Runtime) -> None:
     assert {(a.area, a.family) for a in alerts} == {("AD-03-S1", "public_order")}
     assert all(a.detail["observed"] == 12 for a in alerts)
     assert raise_surge_alerts(runtime.deps) == []  # the same surge is not raised twice
+
+
+def test_a_near_repeat_across_a_cell_edge_is_found(runtime: Runtime) -> None:
+    """The check reads by place cells (a hundredth of a degree each way): two burglaries ~140 m apart
+    across a corner where four cells meet are still neighbours."""
+    clock = Clock(datetime(2026, 11, 20, 21, 0, tzinfo=UTC))
+    runtime.deps.clock = clock
+    south_west = call(runtime, clock, clock.now, "BURGLARY", GeoPoint(42.4995, 1.5195))
+    assert raise_near_repeat_alert(runtime.deps, south_west) is None
+    north = call(runtime, clock, clock.now + timedelta(hours=3), "BURGLARY", GeoPoint(42.5005, 1.5205))
+    assert t.cell_of(42.4995, 1.5195) != t.cell_of(42.5005, 1.5205)
+    alert = raise_near_repeat_alert(runtime.deps, north)
+    assert alert is not None and alert.detail["recent"] == 1
+
+
+def test_the_near_repeat_check_reads_its_place_cells_only(runtime: Runtime) -> None:
+    """With weeks of the family's incidents all over the area, the check's read is planned on the
+    index by family, place cell and time, on both backends."""
+    from jingwu.services.early_warning import _SAME_FAMILY_NEARBY
+    from jingwu.store.direct import _bound
+
+    now = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+    rng = random.Random(3)
+    history = [{"id": f"INC-NR-{i}", "type_code": "BURGLARY", "family": "property", "priority": 3,
+                "status": "closed", "lat": 42.43 + rng.random() * 0.2, "lon": 1.41 + rng.random() * 0.3,
+                "source": "public_call", "received_at": now - timedelta(days=rng.random() * 30),
+                "received_by": "calltaker"} for i in range(3000)]
+    with runtime.engine.begin() as conn:
+        conn.execute(t.incidents.insert(), history)
+        conn.exec_driver_sql("ANALYZE")
+        plan = _SAME_FAMILY_NEARBY.plan(conn.dialect)
+        args = _bound(plan, {"family": "property", "id": "x", "since": now - timedelta(days=14), "until": now,
+                             "lat_lo": 42.504, "lat_hi": 42.508, "lon_lo": 1.519, "lon_hi": 1.524,
+                             "cell_0": 170020151, "cell_1": 170020152, "cell_2": 170020152, "cell_3": 170020152})
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute(("EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN ") + plan.sql, args)
+        steps = " / ".join(str(row) for row in cur.fetchall())
+    assert "ix_incidents_family_cell_received" in steps, steps
+
+
+def test_place_cells_are_the_same_in_python_and_in_the_database(runtime: Runtime) -> None:
+    """The check works out the cells in Python and the index in SQL: they must agree to the bit,
+    at cell edges, across the equator and the meridian, and at the ends of the map."""
+    rng = random.Random(5)
+    points = [(42.5, 1.52), (42.4999999, 1.5199999), (0.0, 0.0), (-0.005, -0.005), (-33.905, 18.42),
+              (-89.999, -180.0), (89.999, 179.999), (42.505, -1.5)]
+    points += [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(200)]
+    points += [(round(rng.uniform(-60, 60), 2), round(rng.uniform(-170, 170), 2)) for _ in range(200)]  # on edges
+    now = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+    rows = [{"id": f"INC-CELL-{i}", "type_code": "BURGLARY", "family": "property", "priority": 3,
+             "status": "closed", "lat": lat, "lon": lon, "source": "public_call", "received_at": now,
+             "received_by": "calltaker"} for i, (lat, lon) in enumerate(points)]
+    c = t.incidents.c
+    with runtime.engine.begin() as conn:
+        conn.execute(t.incidents.insert(), rows)
+        got = dict(conn.execute(select(c.id, t.place_cell(c.lat, c.lon)).where(c.id.like("INC-CELL-%"))).all())
+    assert {f"INC-CELL-{i}": t.cell_of(lat, lon) for i, (lat, lon) in enumerate(points)} == got
