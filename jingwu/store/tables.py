@@ -138,7 +138,7 @@ users = Table(
 CELLS_PER_DEGREE = 100
 """The place index of incidents files them by cells of a hundredth of a degree of latitude and of
 longitude (~1.1 km by ~0.8 km in Andorra): ``place_cell``."""
-_LON_CELLS = 40_000  # longitude cells -18,000 … 17,999 are stored as 0 … 35,999 within a row of this many
+_LON_CELLS = 40_000  # longitude cells -18,000 … 18,000 are stored as 2,000 … 38,000 in a row of this many
 
 
 def cell_of(lat: float, lon: float) -> int:
