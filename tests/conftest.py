@@ -9,10 +9,11 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -20,11 +21,22 @@ from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
 from jingwu.config import Settings
 from jingwu.services.demo import seed_andorra
+from jingwu.store.direct import DirectStatement, _bound
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
 
 PASSWORD = "Demo-pass-2026"
 PG_ENV = "JINGWU_TEST_POSTGRES_URL"
+
+
+def query_plan(conn: Connection, statement: DirectStatement, params: dict[str, Any]) -> str:
+    """How the database plans a hot statement with these values (``EXPLAIN``, or SQLite's
+    ``EXPLAIN QUERY PLAN``), as one line: which index serves it."""
+    plan = statement.plan(conn.dialect)
+    explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cur.execute(explain + plan.sql, _bound(plan, params))
+    return " / ".join(str(row) for row in cur.fetchall())
 
 
 def pg_base_url() -> str | None:

@@ -14,6 +14,7 @@ from jingwu.domain.incident import Source
 from jingwu.services.early_warning import raise_near_repeat_alert, raise_surge_alerts, series_already_alerted
 from jingwu.services.intake import ReceiveCall, receive_call
 from jingwu.store import tables as t
+from tests.conftest import query_plan
 
 ALV = GeoPoint(42.5063, 1.5218)
 ENCAMP = GeoPoint(42.5360, 1.5837)
@@ -122,7 +123,6 @@ def test_the_near_repeat_check_reads_its_place_cells_only(runtime: Runtime) -> N
     """With weeks of the family's incidents all over the area, the check's read is planned on the
     index by family, place cell and time, on both backends."""
     from jingwu.services.early_warning import _SAME_FAMILY_NEARBY
-    from jingwu.store.direct import _bound
 
     now = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
     rng = random.Random(3)
@@ -133,13 +133,10 @@ def test_the_near_repeat_check_reads_its_place_cells_only(runtime: Runtime) -> N
     with runtime.engine.begin() as conn:
         conn.execute(t.incidents.insert(), history)
         conn.exec_driver_sql("ANALYZE")
-        plan = _SAME_FAMILY_NEARBY.plan(conn.dialect)
-        args = _bound(plan, {"family": "property", "id": "x", "since": now - timedelta(days=14), "until": now,
-                             "lat_lo": 42.504, "lat_hi": 42.508, "lon_lo": 1.519, "lon_hi": 1.524,
-                             "cell_0": 170020151, "cell_1": 170020152, "cell_2": 170020152, "cell_3": 170020152})
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur.execute(("EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN ") + plan.sql, args)
-        steps = " / ".join(str(row) for row in cur.fetchall())
+        steps = query_plan(conn, _SAME_FAMILY_NEARBY, {
+            "family": "property", "id": "x", "since": now - timedelta(days=14), "until": now,
+            "lat_lo": 42.504, "lat_hi": 42.508, "lon_lo": 1.519, "lon_hi": 1.524,
+            "cell_0": 170020151, "cell_1": 170020152, "cell_2": 170020152, "cell_3": 170020152})
     assert "ix_incidents_family_cell_received" in steps, steps
 
 

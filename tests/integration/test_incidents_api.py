@@ -19,7 +19,7 @@ from jingwu.services.intake import ReceiveCall, receive_call
 from jingwu.services.queries import incident_detail, mask_name, mask_phone
 from jingwu.store import tables as t
 from jingwu.store.unit_of_work import read_connection
-from tests.conftest import Login
+from tests.conftest import Login, query_plan
 
 ALV = {"lat": 42.5063, "lon": 1.5218}  # Andorra la Vella, central
 CALL: dict[str, Any] = {"type": "ROBBERY_IN_PROGRESS", "location": ALV, "description": "two men, a knife",
@@ -222,7 +222,6 @@ def test_the_nearest_possible_duplicates_are_offered(runtime: Runtime) -> None:
 def test_the_duplicate_check_reads_only_open_incidents_near_the_call(runtime: Runtime) -> None:
     """With a long history of the family in the window (closed incidents all over the area), the
     duplicate query is planned on the partial index of open incidents by place, on both backends."""
-    from jingwu.store.direct import _bound
     from jingwu.store.repositories import _OPEN_NEAR
 
     now = runtime.deps.clock()
@@ -232,13 +231,9 @@ def test_the_duplicate_check_reads_only_open_incidents_near_the_call(runtime: Ru
     with runtime.engine.begin() as conn:
         conn.execute(t.incidents.insert(), history)
         conn.exec_driver_sql("ANALYZE")
-        plan = _OPEN_NEAR.plan(conn.dialect)
-        args = _bound(plan, {"family": "violence", "since": now, "lat_lo": 42.50, "lat_hi": 42.51, "lon_lo": 1.52,
-                             "lon_hi": 1.53, "lat": 42.505, "lon": 1.525, "lon_scale": 0.54, "limit": 10})
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
-        cur.execute(explain + plan.sql, args)
-        steps = " / ".join(str(row) for row in cur.fetchall())
+        steps = query_plan(conn, _OPEN_NEAR, {
+            "family": "violence", "since": now, "lat_lo": 42.50, "lat_hi": 42.51, "lon_lo": 1.52, "lon_hi": 1.53,
+            "lat": 42.505, "lon": 1.525, "lon_scale": 0.54, "limit": 10})
     assert "ix_incidents_open_place" in steps, steps
     assert "ix_incidents_family_received" not in steps
 
