@@ -104,8 +104,8 @@ class RoadTravelTimes:
         self._edge_keys = network.tail.astype(np.int64) * n + network.head
         self._edge_order = np.argsort(self._edge_keys)
         self._sorted_keys = self._edge_keys[self._edge_order]
-        self._drawn: RouteDrawing | None = None
-        self._drawn_lock = threading.Lock()
+        self._drawing_kept: RouteDrawing | None = None
+        self._drawing_lock = threading.Lock()
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -420,12 +420,12 @@ class RoadTravelTimes:
 
     def _drawing(self) -> RouteDrawing:
         """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first route."""
-        drawing = self._drawn
+        drawing = self._drawing_kept
         if drawing is None:
-            with self._drawn_lock:
-                if self._drawn is None:
-                    self._drawn = RouteDrawing.of(self.network, self.search.chains())
-                drawing = self._drawn
+            with self._drawing_lock:
+                if self._drawing_kept is None:
+                    self._drawing_kept = RouteDrawing.of(self.network, self.search.chains())
+                drawing = self._drawing_kept
         return drawing
 
     def _edges_along(self, path: np.ndarray) -> np.ndarray:

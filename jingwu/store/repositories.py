@@ -211,7 +211,7 @@ class IncidentRepository:
         _insert_rows(self.conn, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
-                  limit: int = 10) -> list[OpenIncident]:
+                  limit: int) -> list[OpenIncident]:
         """The ``limit`` open incidents of a family received since ``since`` nearest to a point, from
         the box around a circle of ``radius_m`` (nearest first, on a flat approximation; the newer
         first at equal distance); the exact distance is the domain's to judge. Only what the
