@@ -43,6 +43,8 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], thresholds[2])
         operations_limiter().total_tokens = runtime.settings.operation_threads()
         runtime.relay.start()
+        if runtime.sealer is not None:
+            runtime.sealer.start()
         tasks = [asyncio.create_task(job()) for job in background_jobs(runtime)] if timers else []
         try:
             yield
@@ -53,6 +55,8 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             runtime.relay.stop()
+            if runtime.sealer is not None:
+                runtime.sealer.stop()
 
     app = FastAPI(title="jingwu (警務)", version=__version__, lifespan=lifespan,
                   description="Public-safety command and service platform: 110 intake, dispatch, command centre.")

@@ -1,4 +1,4 @@
-"""Everything a running jingwu holds: engine, org tree, catalogue, travel engine, bus and relay.
+"""Everything a running jingwu holds: engine, org tree, catalogue, travel engine, bus, relay and sealer.
 
 Built once at start-up (never at import time) by ``build_runtime``; tests build their own.
 """
@@ -22,7 +22,8 @@ from jingwu.geo.traffic import TrafficTable
 from jingwu.services.catalogue import load_catalogue
 from jingwu.services.dependencies import Dependencies, DispatchRules
 from jingwu.services.organisation import load_org_tree
-from jingwu.store.engine import build_engine
+from jingwu.store.audit_sealer import AuditSealer
+from jingwu.store.engine import build_engine, is_sqlite
 from jingwu.store.migrate import upgrade
 from jingwu.store.outbox import OutboxRelay
 from jingwu.store.unit_of_work import read_connection
@@ -38,6 +39,8 @@ class Runtime:
     deps: Dependencies
     bus: EventBus
     relay: OutboxRelay
+    sealer: AuditSealer | None = None
+    """PostgreSQL: seals the audit entries after their commit (``jingwu.store.audit_sealer``)."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Optional parts added by other capabilities (road network, analysis layers)."""
 
@@ -47,6 +50,8 @@ class Runtime:
 
     def close(self) -> None:
         self.relay.stop()
+        if self.sealer is not None:
+            self.sealer.stop()
         if isinstance(self.bus, NatsBus):
             self.bus.close()
         self.engine.dispose()
@@ -89,12 +94,13 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
         recommendation_max_eta_s=settings.recommendation_max_eta_s,
         checkin_interval_s=settings.checkin_interval_s,
     )
+    sealer = None if is_sqlite(engine) else AuditSealer(engine)
     deps = Dependencies(
         engine=engine, catalogue=load_catalogue(), org=org,
         travel=travel or StraightLineTravelTimes(settings.straight_line_speed_kmh),
-        places=places, rules=rules, on_commit=relay.notify,
+        places=places, rules=rules, on_commit=relay.notify, on_audit=sealer.notify if sealer else None,
     )
-    runtime = Runtime(settings=settings, engine=engine, deps=deps, bus=bus, relay=relay)
+    runtime = Runtime(settings=settings, engine=engine, deps=deps, bus=bus, relay=relay, sealer=sealer)
     if roads is not None:
         runtime.extras["roads"] = roads.network
         runtime.extras["road_services"] = roads

@@ -1,8 +1,10 @@
 """`jingwu audit …`: check the audit log's hash chain, export it.
 
-``verify`` exits 0 when the chain is intact and 1, naming the first bad entry, when any entry was
-altered, removed or reordered. It prints the head (seq and hash): keep it somewhere else and pass it
-back with ``--anchor SEQ:HASH`` next time, so that a cut of the newest entries is caught too.
+``verify`` first seals the entries still waiting for their link (PostgreSQL writes them unsealed;
+a running server seals them within a second). It exits 0 when the chain is intact and 1, naming
+the first bad entry, when any entry was altered, removed or reordered. It prints the head (seq and
+hash): keep it somewhere else and pass it back with ``--anchor SEQ:HASH`` next time, so that a cut
+of the newest entries is caught too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.console import Console
 from jingwu.config import get_settings
 from jingwu.domain.access import SYSTEM, Actor, Role
 from jingwu.geo.straight_line import StraightLineTravelTimes
-from jingwu.services.audit import AuditFilter, export_csv, verify_chain
+from jingwu.services.audit import AuditFilter, export_csv, seal_waiting, verify_chain
 from jingwu.services.catalogue import load_catalogue
 from jingwu.services.dependencies import Dependencies
 from jingwu.services.organisation import load_org_tree
@@ -41,10 +43,18 @@ def _anchor(text: str | None) -> tuple[int, str] | None:
 @app.command("verify")
 def verify(anchor: str | None = typer.Option(None, "--anchor", help="SEQ:HASH printed by an earlier run")) -> None:
     """Walk the hash chain; exit 1 naming the first entry that was altered, removed or reordered."""
+    wanted = _anchor(anchor)
     engine = build_engine(get_settings().database_url)
-    with read_connection(engine) as conn:
-        report = verify_chain(conn, _anchor(anchor))
-    engine.dispose()
+    try:
+        sealed = seal_waiting(engine)
+        with read_connection(engine) as conn:
+            report = verify_chain(conn, wanted)
+    finally:
+        engine.dispose()
+    if sealed:
+        console.print(f"sealed {sealed} entries that were waiting for their link")
+    if report.unsealed:
+        console.print(f"{report.unsealed} entries written since are not checked yet")
     if report.ok:
         print(f"audit log intact: {report.entries} entries; head {report.head_seq}:{report.head_hash}")
         return

@@ -13,6 +13,7 @@ from jingwu.config import get_settings
 from jingwu.domain.access import Role
 from jingwu.domain.errors import DomainError
 from jingwu.services.accounts import add_user, disable_user, enable_user
+from jingwu.services.audit import seal_waiting
 from jingwu.services.dependencies import utc_now
 from jingwu.services.organisation import load_org_tree
 from jingwu.store.engine import build_engine
@@ -32,6 +33,7 @@ def _change(change: Callable[[Connection], object], done: str) -> None:
     try:
         with engine.begin() as conn:
             change(conn)
+        seal_waiting(engine)  # PostgreSQL: link its audit entry now, not when a server next runs
     except DomainError as exc:
         console.print(f"[red]{exc.field}: {exc.message}" if exc.field else f"[red]{exc.message}")
         raise typer.Exit(2) from exc

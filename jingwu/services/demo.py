@@ -24,6 +24,7 @@ from jingwu.services.accounts import add_user
 from jingwu.services.dependencies import utc_now
 from jingwu.services.organisation import load_org_tree, save_org_units
 from jingwu.store import tables as t
+from jingwu.store.audit_sealer import AuditSealer
 from jingwu.store.repositories import UnitRepository
 
 ROOT = "AD"
@@ -126,6 +127,7 @@ def seed_andorra(engine: Engine, password: str, pbf: Path | None = None) -> Demo
         officer_unit = next(u for u in units if u.home_station == OFFICER_STATION)
         add_user(conn, tree, "officer", password, Role.OFFICER, OFFICER_STATION, now, unit_id=officer_unit.id)
         names.append("officer")
+    AuditSealer(engine).seal_all()  # PostgreSQL: the accounts' audit entries linked before anyone serves
     return DemoSeed(org_units=len(org), units=len(units), users=names)
 
 

@@ -42,9 +42,10 @@ class Dependencies:
     rules: DispatchRules | None = None
     clock: Clock = utc_now
     on_commit: Callable[[], None] | None = None
+    on_audit: Callable[[], None] | None = None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, on_commit=self.on_commit)
+        return UnitOfWork(self.engine, on_commit=self.on_commit, on_audit=self.on_audit)
 
     @property
     def dispatch_rules(self) -> DispatchRules:

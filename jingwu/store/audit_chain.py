@@ -1,16 +1,22 @@
 """The tamper-evident audit log: every entry carries the hash of the one before it.
 
-``hash = sha256(prev_hash || canonical JSON of the entry)``, entries chained in ``seq`` order from a
-genesis of 64 zeros. Altering a row changes its hash; removing or reordering rows breaks the link
-of the row after. Only a cut of the newest rows goes unseen by the chain alone, which is why
-``verify`` reports the head (seq, hash) for the operator to keep elsewhere and can check an anchor.
+``hash = sha256(prev_hash || canonical JSON of the entry)``, entries chained from a genesis of 64
+zeros. Altering an entry changes its hash; removing or reordering entries breaks the link of the
+one after. Only a cut of the newest entries goes unseen by the chain alone, which is why ``verify``
+reports the head (seq, hash) for the operator to keep elsewhere and can check an anchor.
 
-Concurrency: appending takes a lock on the chain head held to the end of the transaction, so two
-writers can never chain onto the same previous hash. On PostgreSQL that is a transaction-level
-advisory lock taken just before the audit insert (the unit of work writes its audit rows last,
-right before COMMIT, so the lock is held only for the commit itself, and writes that leave no audit
-record, such as AVL positions, never take it). On SQLite there is one writer at a time anyway.
-Because ``seq`` is drawn after the lock is taken, seq order and chain order are the same.
+When an entry joins the chain (it is *sealed*):
+
+* **SQLite** seals as it writes: there is one writer at a time, so the transaction that writes the
+  entry reads the head and chains onto it. Chain order is ``seq`` order.
+* **PostgreSQL** writes the entry unsealed (no hashes) in the transaction of the change it records,
+  and a sealer (``jingwu.store.audit_sealer``, each server process) seals a batch of entries at a
+  time moments after their commit, under a transaction-level advisory lock on the chain head. Until
+  0005 every audited commit took that lock itself and held it through COMMIT, so every intake of
+  every node queued on it (docs/benchmarks.md, intake, twelfth pass). Entries commit in another
+  order than their ``seq`` was drawn, so a sealed entry's place is its ``chain_pos``
+  (``tables.chain_position``). The entry is written in the same transaction as its change either
+  way; what waits is only its link, and ``verify`` seals what is waiting before it walks.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from datetime import UTC, datetime
 from math import isfinite
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement
@@ -114,13 +120,23 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
 
 _HOLD_WRITER = DirectStatement(text("UPDATE org_units SET code = code WHERE 0"))  # zero rows; takes the lock
 _LOCK_HEAD = DirectStatement(text("SELECT pg_advisory_xact_lock(:k)"))
-_HEAD = DirectStatement(select(t.audit_log.c.seq, t.audit_log.c.hash).order_by(t.audit_log.c.seq.desc()).limit(1))
+_POSITION = t.chain_position()
+_HEAD = DirectStatement(select(_POSITION, t.audit_log.c.hash).where(t.SEALED).order_by(_POSITION.desc()).limit(1))
 _INSERT = DirectStatement(
     insert(t.audit_log)
-    .values({c.name: bindparam(c.name) for c in t.audit_log.c if c.name != "seq"})
+    .values({c.name: bindparam(c.name) for c in t.audit_log.c if c.name not in ("seq", "chain_pos")})
     .returning(t.audit_log.c.seq)
 )
 """Compiled once per dialect and run on the DBAPI cursor: an append is on every audited commit."""
+_UNSEALED = DirectStatement(
+    select(t.audit_log).where(text("hash IS NULL")).order_by(t.audit_log.c.seq).limit(bindparam("batch"))
+)
+_SEAL = DirectStatement(
+    update(t.audit_log).where(t.audit_log.c.seq == bindparam("s"), t.audit_log.c.hash.is_(None))
+    .values(prev_hash=bindparam("p"), hash=bindparam("h"), chain_pos=bindparam("c"))
+)
+_UNSEALED_COLUMNS = tuple(c.name for c in t.audit_log.c)
+_COUNT_UNSEALED = DirectStatement(select(func.count()).select_from(t.audit_log).where(text("hash IS NULL")))
 
 
 def hold_writer(conn: Connection) -> None:
@@ -134,52 +150,89 @@ def hold_writer(conn: Connection) -> None:
         _HOLD_WRITER.execute(conn)
 
 
-def _lock_head(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        _LOCK_HEAD.execute(conn, {"k": ADVISORY_KEY})
+def seals_after_commit(conn: Connection) -> bool:
+    """Whether entries written on this connection wait for the sealer (PostgreSQL) rather than
+    being sealed as they are written (SQLite)."""
+    return conn.dialect.name == "postgresql"
 
 
 def head(conn: Connection) -> tuple[int | None, str]:
-    """The newest entry's seq and hash (``None``, genesis when the log is empty)."""
+    """The last sealed entry's place in the chain and its hash (``None``, genesis when none is)."""
     row = _HEAD.first(conn)
     if row is None:
         return None, GENESIS
-    return int(row[0]), row[1] or GENESIS
+    return int(row[0]), row[1]
+
+
+def _row(e: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """An entry as stored (fields cut to their columns), and its detail in plain form."""
+    object_type = e.get("object_type")
+    object_id = e.get("object_id")
+    request_id = e.get("request_id") or current_request_id.get()
+    detail = _plain(e.get("detail") or {})
+    return {
+        "at": e["at"], "actor": str(e["actor"])[:64], "action": str(e["action"])[:60],
+        "object_type": str(object_type)[:40] if object_type is not None else None,
+        "object_id": str(object_id)[:80] if object_id is not None else None,
+        "request_id": str(request_id)[:64] if request_id is not None else None,
+        "detail": detail,
+    }, detail
 
 
 def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
-    """Append entries to the chain inside the caller's transaction; returns their seqs.
+    """Write entries in the caller's transaction; returns their seqs.
 
-    Call it as the last write of the transaction: the chain-head lock is held until COMMIT.
+    On SQLite they are sealed at once (call it as the transaction's last write); on PostgreSQL
+    they are written unsealed, for ``seal_pending`` to chain after the commit, and no lock is taken.
     """
     todo = list(entries)
     if not todo:
         return []
-    _lock_head(conn)
-    _seq, prev = head(conn)
+    sealing = not seals_after_commit(conn)
+    prev = head(conn)[1] if sealing else GENESIS
     seqs = []
     for e in todo:
-        object_type = e.get("object_type")
-        object_id = e.get("object_id")
-        request_id = e.get("request_id") or current_request_id.get()
-        detail = _plain(e.get("detail") or {})
-        row = {
-            "at": e["at"], "actor": str(e["actor"])[:64], "action": str(e["action"])[:60],
-            "object_type": str(object_type)[:40] if object_type is not None else None,
-            "object_id": str(object_id)[:80] if object_id is not None else None,
-            "request_id": str(request_id)[:64] if request_id is not None else None,
-            "detail": detail,
-        }
-        # The detail is plain already: hashed as ``canonical`` would (which re-applies ``or {}``:
-        # a detail whose plain form is empty, such as "", is hashed as {}), without a second round trip.
-        digest = hashlib.sha256(prev.encode() + _canonical_plain(row, detail or {})).hexdigest()
-        row["prev_hash"] = prev
-        row["hash"] = digest
+        row, detail = _row(e)
+        if sealing:
+            # The detail is plain already: hashed as ``canonical`` would (which re-applies ``or {}``:
+            # a detail whose plain form is empty, such as "", is hashed as {}), without a second round trip.
+            digest = hashlib.sha256(prev.encode() + _canonical_plain(row, detail or {})).hexdigest()
+            row["prev_hash"], row["hash"] = prev, digest
+            prev = digest
+        else:
+            row["prev_hash"] = row["hash"] = None
         inserted = _INSERT.first(conn, row)
         assert inserted is not None
         seqs.append(int(inserted[0]))
-        prev = digest
     return seqs
+
+
+def seal_pending(conn: Connection, batch: int = 1000) -> int:
+    """Seal up to ``batch`` committed unsealed entries, oldest ``seq`` first, in the caller's
+    transaction; returns how many. The chain head's lock is held to the caller's COMMIT, so two
+    sealers (two server processes) take turns and never chain onto the same hash."""
+    if conn.dialect.name == "postgresql":
+        _LOCK_HEAD.execute(conn, {"k": ADVISORY_KEY})
+    rows = _UNSEALED.all(conn, {"batch": batch})
+    if not rows:
+        return 0
+    position, prev = head(conn)
+    position = position or 0
+    seals = []
+    for r in rows:
+        entry = dict(zip(_UNSEALED_COLUMNS, r, strict=True))
+        digest = entry_hash(prev, entry)
+        position += 1
+        seals.append({"s": entry["seq"], "p": prev, "h": digest, "c": position})
+        prev = digest
+    _SEAL.executemany(conn, seals)
+    return len(seals)
+
+
+def unsealed(conn: Connection) -> int:
+    """How many committed entries wait for the sealer."""
+    row = _COUNT_UNSEALED.first(conn)
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -190,33 +243,37 @@ class ChainReport:
     head_hash: str
     bad_seq: int | None = None
     problem: str | None = None
+    unsealed: int = 0
+    """Entries committed but not (yet) in the chain, as the walk ended: not covered by ``ok``."""
 
 
-def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
-    c = t.audit_log.c
+def _sealed(conn: Connection, batch: int = 5000) -> Iterator[Any]:
+    """The sealed entries in chain order, a page at a time (keyset on the chain position)."""
+    position = t.chain_position()
     last = None
     while True:
-        q = select(t.audit_log).order_by(c.seq).limit(batch)
+        q = select(t.audit_log, position.label("position")).where(t.SEALED).order_by(position).limit(batch)
         if last is not None:
-            q = q.where(c.seq > last)
+            q = q.where(position > last)
         rows = conn.execute(q).all()
         if not rows:
             return
         yield from rows
-        last = rows[-1].seq
+        last = rows[-1].position
 
 
 def verify(conn: Connection, anchor: tuple[int, str] | None = None) -> ChainReport:
-    """Walk the chain in seq order; the first entry whose link or hash is wrong is named.
+    """Walk the chain in its order; the first entry whose link or hash is wrong is named.
 
     ``anchor`` (seq, hash), recorded from an earlier run, must still be in the chain unchanged:
-    that catches a cut of the newest entries, which the links alone cannot.
+    that catches a cut of the newest entries, which the links alone cannot. Entries still waiting
+    for the sealer are counted, not checked (``seal_pending`` first to cover them).
     """
     prev = GENESIS
     count = 0
     last_seq: int | None = None
     anchor_seen = anchor is None
-    for r in _rows(conn):
+    for r in _sealed(conn):
         count += 1
         entry = r._mapping
         if r.prev_hash != prev:
@@ -230,8 +287,9 @@ def verify(conn: Connection, anchor: tuple[int, str] | None = None) -> ChainRepo
             anchor_seen = True
         prev = r.hash
         last_seq = int(r.seq)
+    waiting = unsealed(conn)
     if not anchor_seen:
         assert anchor is not None
         return ChainReport(False, count, last_seq, prev, anchor[0],
-                           "the anchored entry is missing: the log was cut")
-    return ChainReport(True, count, last_seq, prev)
+                           "the anchored entry is missing: the log was cut", waiting)
+    return ChainReport(True, count, last_seq, prev, unsealed=waiting)

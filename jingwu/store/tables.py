@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     text,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -336,5 +338,21 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=True),
     Column("hash", String(64), nullable=True),
+    Column("chain_pos", Seq, nullable=True),
     Index("ix_audit_log_actor_at", "actor", "at"),
+    # The sealer's work list on PostgreSQL: entries committed but not yet in the chain.
+    Index("ix_audit_log_unsealed", "seq", postgresql_where=text("hash IS NULL"), sqlite_where=text("hash IS NULL")),
 )
+SEALED = text("hash IS NOT NULL")
+"""An entry in the chain, written out (as ``OPEN_INCIDENT``) so that queries match the index below."""
+
+
+def chain_position(log: Table = audit_log) -> ColumnElement[int]:
+    """Where a sealed entry stands in the chain: ``chain_pos`` where the sealer set it (PostgreSQL,
+    since 0005), else ``seq`` (SQLite, which seals as it writes, and every entry sealed before 0005)."""
+    return func.coalesce(log.c.chain_pos, log.c.seq)
+
+
+# The chain's order: the head for each seal, the walk of ``jingwu audit verify``. Unique, so two
+# sealers can never put two entries in one place.
+Index("ix_audit_log_chain_position", chain_position(), unique=True, postgresql_where=SEALED, sqlite_where=SEALED)

@@ -1,8 +1,8 @@
 """The unit of work: one transaction around one use case.
 
 On commit it writes every event the touched aggregates recorded to the outbox, and any audit
-records, in the same transaction; after the commit it wakes the outbox relay. So an event is
-published if and only if its change committed.
+records, in the same transaction; after the commit it wakes the outbox relay (and, on PostgreSQL,
+the audit sealer). So an event is published if and only if its change committed.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ _INSERT_OUTBOX = DirectStatement(insert(t.outbox).values({c: bindparam(c) for c 
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, on_commit: Callable[[], None] | None = None,
+                 on_audit: Callable[[], None] | None = None) -> None:
+        """``on_commit``: after a commit that wrote events; ``on_audit``: after one that wrote
+        audit entries to be sealed (``audit_chain.seals_after_commit``)."""
         self.engine = engine
         self.on_commit = on_commit
+        self.on_audit = on_audit
         self.conn: Connection
         self._audit: list[dict[str, Any]] = []
         self._extra_events: list[Event] = []
@@ -106,14 +110,17 @@ class UnitOfWork:
                 _INSERT_OUTBOX.execute(self.conn, rows[0])
             else:
                 _INSERT_OUTBOX.executemany(self.conn, rows)
-        if self._audit:
-            audit_chain.append(self.conn, self._audit)  # last write: holds the chain head to COMMIT
+        audited = bool(self._audit)
+        if audited:
+            audit_chain.append(self.conn, self._audit)  # last write: on SQLite it reads the chain head
             self._audit = []
         self._tx.commit()
         self._committed = True
         self.published = events
         if events and self.on_commit is not None:
             self.on_commit()
+        if audited and self.on_audit is not None:
+            self.on_audit()
 
     def rollback(self) -> None:
         self._tx.rollback()

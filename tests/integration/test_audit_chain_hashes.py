@@ -131,6 +131,10 @@ def test_append_stores_and_hashes_as_the_original(engine: Engine) -> None:
         finally:
             audit_chain.current_request_id.reset(token)
         assert len(seqs) == len(todo)
+        if audit_chain.seals_after_commit(conn):  # PostgreSQL: written unsealed, sealed here as the sealer does
+            assert audit_chain.unsealed(conn) == len(todo)
+            assert audit_chain.seal_pending(conn) == len(todo)
+        assert audit_chain.unsealed(conn) == 0
         for seq, e in zip(seqs, todo, strict=True):
             row = ref_row(e, "ctx-request")
             want = ref_hash(prev, row)

@@ -1,7 +1,8 @@
 """The tamper-evident audit log on SQLite and PostgreSQL: what is recorded, that the database
 refuses edits, that `jingwu audit verify` names the first bad entry after someone bypassed that
-(altered, removed or reordered rows), that concurrent writers never fork the chain, and the
-auditor's search and export."""
+(altered, removed or reordered rows), that concurrent writers and sealers never fork the chain,
+that sealing (PostgreSQL) sets the links once and changes nothing else, and the auditor's search
+and export."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from jingwu.cli import audit as cli_audit
 from jingwu.config import Settings
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
+from jingwu.store.audit_sealer import AuditSealer
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
-from tests.conftest import Login
+from tests.conftest import Login, query_plan
 from tests.integration.conftest_security import ALV
 
 JINGWU = str(Path(sys.executable).with_name("jingwu"))
@@ -71,8 +73,10 @@ def activity(client: TestClient, login: Login) -> str:
 
 
 def entries(runtime: Runtime) -> list[Any]:
+    """Every entry in chain order, once whatever waited for the sealer is sealed."""
+    AuditSealer(runtime.engine).seal_all()
     with runtime.engine.connect() as conn:
-        return list(conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))
+        return list(conn.execute(select(t.audit_log).order_by(t.chain_position())))
 
 
 def test_state_changes_and_personal_data_reads_are_chained(client: TestClient, login: Login,
@@ -137,11 +141,17 @@ def _remove(conn: Connection, seqs: list[int]) -> int:
 
 
 def _reorder(conn: Connection, seqs: list[int]) -> int:
+    """Swap two entries' places in the chain: their seqs on SQLite, their chain_pos where the
+    sealer set one (PostgreSQL). The entry that moved up is the first bad one."""
     a, b = seqs[1], seqs[2]
-    conn.execute(text("UPDATE audit_log SET seq = -1 WHERE seq = :a"), {"a": a})
-    conn.execute(text("UPDATE audit_log SET seq = :a WHERE seq = :b"), {"a": a, "b": b})
-    conn.execute(text("UPDATE audit_log SET seq = :b WHERE seq = -1"), {"b": b})
-    return a
+    column = "chain_pos" if conn.execute(text("SELECT chain_pos FROM audit_log WHERE seq = :a"),
+                                         {"a": a}).scalar() is not None else "seq"
+    place = {s: conn.execute(text(f"SELECT {column} FROM audit_log WHERE seq = :s"), {"s": s}).scalar_one()
+             for s in (a, b)}
+    conn.execute(text(f"UPDATE audit_log SET {column} = -1 WHERE {column} = :a"), {"a": place[a]})
+    conn.execute(text(f"UPDATE audit_log SET {column} = :a WHERE {column} = :b"), {"a": place[a], "b": place[b]})
+    conn.execute(text(f"UPDATE audit_log SET {column} = :b WHERE {column} = -1"), {"b": place[b]})
+    return a if column == "seq" else b
 
 
 def _cut_tail(conn: Connection, seqs: list[int]) -> int:
@@ -181,11 +191,55 @@ def test_verify_names_the_first_bad_entry(client: TestClient, login: Login, runt
     assert f"first bad entry seq {bad}:" in found.stdout, found.stdout
 
 
+def test_sealing_sets_the_links_once_and_nothing_else(runtime: Runtime) -> None:
+    """PostgreSQL writes an entry unsealed and the append-only trigger lets it be sealed once:
+    hashes and place set together, nothing else changed. SQLite seals as it writes."""
+    with runtime.deps.uow() as uow:
+        uow.audit(at=runtime.deps.clock(), actor="dispatcher", action="test.seal", detail={"a": 1})
+        uow.commit()
+    with runtime.engine.connect() as conn:
+        seq, sealed = conn.execute(
+            text("SELECT seq, hash IS NOT NULL FROM audit_log WHERE action = 'test.seal'")).one()
+    assert bool(sealed) is (runtime.engine.dialect.name == "sqlite")
+    forged = {"s": seq, "g": audit_chain.GENESIS}
+    attempts = [
+        "UPDATE audit_log SET actor = 'nobody' WHERE seq = :s",
+        "UPDATE audit_log SET prev_hash = :g, hash = :g, chain_pos = 999999, actor = 'nobody' WHERE seq = :s",
+        "UPDATE audit_log SET prev_hash = :g, hash = :g, chain_pos = 999999, detail = '{}' WHERE seq = :s",
+        "UPDATE audit_log SET hash = :g WHERE seq = :s",
+        "DELETE FROM audit_log WHERE seq = :s",
+    ]
+    for sql in attempts:
+        with pytest.raises(DBAPIError, match="append-only"), runtime.engine.begin() as conn:
+            conn.execute(text(sql), forged)
+    AuditSealer(runtime.engine).seal_all()
+    with runtime.engine.connect() as conn:
+        row = conn.execute(select(t.audit_log).where(t.audit_log.c.seq == seq)).one()
+    assert row.hash == audit_chain.entry_hash(row.prev_hash, dict(row._mapping)) and row.actor == "dispatcher"
+    with pytest.raises(DBAPIError, match="append-only"), runtime.engine.begin() as conn:  # sealed once only
+        conn.execute(text("UPDATE audit_log SET prev_hash = :g, hash = :g WHERE seq = :s"), forged)
+    assert verify_cli(runtime).returncode == 0
+
+
 def test_concurrent_writers_never_fork_the_chain(runtime: Runtime) -> None:
-    """Real concurrent connections, each committing audited units of work as fast as it can."""
+    """Real concurrent connections, each committing audited units of work as fast as it can, while
+    two sealers (two server processes' worth) seal what they find, as fast as they can."""
     writers, each = 6, 15
     barrier = threading.Barrier(writers)
     errors: list[BaseException] = []
+    done = threading.Event()
+    sealers = [AuditSealer(runtime.engine, batch=7) for _ in range(2)]
+
+    def seal(sealer: AuditSealer) -> None:
+        try:
+            while not done.is_set():
+                sealer.seal_once()
+        except BaseException as exc:
+            errors.append(exc)
+
+    sealing = [threading.Thread(target=seal, args=(s,)) for s in sealers]
+    for th in sealing:
+        th.start()
 
     def write(n: int) -> None:
         try:
@@ -203,11 +257,17 @@ def test_concurrent_writers_never_fork_the_chain(runtime: Runtime) -> None:
         th.start()
     for th in threads:
         th.join()
+    done.set()
+    for th in sealing:
+        th.join()
     assert not errors, errors
+    if runtime.engine.dialect.name == "postgresql":
+        assert sum(s.sealed_count for s in sealers) > 0, "the sealers sealed while the writers wrote"
+    AuditSealer(runtime.engine).seal_all()
     with runtime.engine.connect() as conn:
         report = audit_chain.verify(conn)
         hashes = [r.prev_hash for r in conn.execute(select(t.audit_log.c.prev_hash))]
-    assert report.ok, report
+    assert report.ok and report.unsealed == 0, report
     assert len(hashes) == len(set(hashes)), "two entries chained onto the same previous hash"
     assert sum(1 for r in entries(runtime) if r.action.startswith("test.")) == writers * each * 2
 
@@ -248,3 +308,21 @@ def test_hold_writer_takes_sqlite_write_lock_before_any_read(tmp_path: Path) -> 
             other.execute("INSERT INTO org_units (code, name, names, level) VALUES ('X', 'x', '{}', 'station')")
         other.close()
     engine.dispose()
+
+
+def test_the_head_and_the_work_list_are_read_by_index(runtime: Runtime) -> None:
+    """Every audited commit on SQLite reads the chain head, every seal on PostgreSQL the head and
+    the unsealed entries: each must come off its index, not a scan of years of log."""
+    at = runtime.deps.clock()
+    with runtime.engine.begin() as conn:
+        audit_chain.hold_writer(conn)
+        audit_chain.append(conn, [{"at": at, "actor": "bulk", "action": "test.bulk", "detail": {"i": i}}
+                                  for i in range(3000)])
+    AuditSealer(runtime.engine, batch=5000).seal_all()
+    with runtime.engine.begin() as conn:
+        audit_chain.append(conn, [{"at": at, "actor": "bulk", "action": "test.tail"}])
+        conn.exec_driver_sql("ANALYZE")
+        head = query_plan(conn, audit_chain._HEAD, {})
+        work = query_plan(conn, audit_chain._UNSEALED, {"batch": 1000})
+    assert "ix_audit_log_chain_position" in head, head
+    assert "ix_audit_log_unsealed" in work, work

@@ -1,8 +1,10 @@
-"""Migrations on a database that already holds data: the indexes of incidents by place (0003, 0004)."""
+"""Migrations on a database that already holds data: the indexes of incidents by place (0003, 0004)
+and the audit chain sealed after commit (0005)."""
 
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -10,9 +12,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from jingwu.store.audit_chain import GENESIS, append, entry_hash, verify
+from jingwu.store.audit_sealer import AuditSealer
 from jingwu.store.migrate import alembic_config, upgrade
+from jingwu.store.unit_of_work import UnitOfWork
 
 INDEX = "ix_incidents_open_place"
+AT = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 
 
 def _downgrade(engine: Engine, revision: str) -> None:
@@ -77,3 +83,64 @@ def test_an_interrupted_build_is_built_again(engine: Engine) -> None:
         row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
                                 "WHERE indexrelid = :n ::regclass"), {"n": INDEX}).one()
     assert row[0] is True and "(family, lat, lon)" in row[1] and "WHERE" in row[1]
+
+
+
+def _legacy_entry(engine: Engine, action: str) -> None:
+    """An entry as revision 0004's code wrote it: sealed at once, chained in seq order."""
+    with engine.begin() as conn:
+        prev = conn.execute(text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")).scalar() or GENESIS
+        entry = {"at": AT, "actor": "cli", "action": action, "object_type": None, "object_id": None,
+                 "request_id": None, "detail": {"n": 1}}
+        conn.execute(text("INSERT INTO audit_log (at, actor, action, detail, prev_hash, hash) "
+                          "VALUES (:at, :actor, :action, :detail, :prev, :hash)"),
+                     {**entry, "detail": '{"n": 1}', "prev": prev, "hash": entry_hash(prev, entry)})
+
+
+def test_a_chain_sealed_before_0005_goes_on(engine: Engine) -> None:
+    """Entries chained in seq order before 0005 keep their place (chain_pos NULL, at their seq);
+    entries sealed after it continue the same chain."""
+    _downgrade(engine, "0004")
+    _legacy_entry(engine, "test.legacy")
+    upgrade(engine)
+    with UnitOfWork(engine) as uow:
+        uow.audit(at=AT, actor="cli", action="test.new")
+        uow.commit()
+    AuditSealer(engine).seal_all()
+    with engine.connect() as conn:
+        report = verify(conn)
+        places = conn.execute(text("SELECT action, chain_pos FROM audit_log WHERE action LIKE 'test.%'"))
+        chain_pos: dict[str, int | None] = dict(places.tuples().all())
+    assert report.ok and report.unsealed == 0 and report.entries > 2, report
+    assert chain_pos["test.legacy"] is None
+    assert (chain_pos["test.new"] is None) is (engine.dialect.name == "sqlite")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_late_commit_is_chained_after_and_0005_stays(engine: Engine) -> None:
+    """Two requests: the first draws its seq, the second commits and is sealed, then the first
+    commits. It is chained after the second (by place, not seq) and the chain verifies. A
+    downgrade to 0004, whose code walks the chain in seq order, is refused, as it is while an
+    entry waits for its link."""
+    sealer = AuditSealer(engine)
+    with engine.connect() as late:
+        tx = late.begin()
+        (late_seq,) = append(late, [{"at": AT, "actor": "first", "action": "test.late"}])
+        with engine.begin() as conn:
+            (early_seq,) = append(conn, [{"at": AT, "actor": "second", "action": "test.early"}])
+        assert sealer.seal_all() == 1
+        tx.commit()
+    with pytest.raises(RuntimeError, match="wait for their link"):
+        _downgrade(engine, "0004")
+    assert sealer.seal_all() == 1
+    with engine.connect() as conn:
+        report = verify(conn)
+        rows = conn.execute(text("SELECT seq, chain_pos FROM audit_log WHERE action LIKE 'test.%'"))
+        place: dict[int, int] = dict(rows.tuples().all())
+    assert late_seq < early_seq and place[late_seq] == place[early_seq] + 1
+    assert report.ok and report.head_seq == late_seq, report
+    with pytest.raises(RuntimeError, match="out of seq order"):
+        _downgrade(engine, "0004")
+    with engine.connect() as conn:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head

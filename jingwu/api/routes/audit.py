@@ -30,6 +30,9 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any]
     prev_hash: str | None
     hash: str | None
+    """Empty for the moment between an entry's commit and its seal (PostgreSQL)."""
+    chain_pos: int | None = None
+    """Its place in the chain, where the sealer set it; else the chain stands in seq order."""
 
 
 class AuditList(BaseModel):

@@ -37,8 +37,10 @@ def _seal_unchained() -> None:
                    sa.column("detail", sa.JSON), sa.column("prev_hash"), sa.column("hash"))
     from jingwu.store.tables import audit_log  # typed columns (UTC times, JSON) for reading back
 
+    known = [audit_log.c[name] for name in ("seq", "at", "actor", "action", "object_type", "object_id",
+                                            "request_id", "detail", "prev_hash", "hash")]  # as at 0002
     prev = GENESIS
-    for r in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)):
+    for r in conn.execute(sa.select(*known).order_by(audit_log.c.seq)):
         if r.hash is not None and r.prev_hash == prev:
             prev = r.hash
             continue
