@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
+from jingwu.cli.workers import check_port_free, serve_workers
 from jingwu.config import Settings, get_settings
 from jingwu.domain.errors import DomainError
 from jingwu.services.accounts import check_password_rules
@@ -49,9 +50,13 @@ def serve(
             console.print("[red]--workers > 1 needs JINGWU_SECRET_KEY, so every worker accepts the same tokens")
             raise typer.Exit(2)
         upgrade(build_engine(settings.database_url))
+        try:
+            check_port_free(host, port)
+        except OSError as exc:
+            console.print(f"[red]--port: cannot listen on {host}:{port}: {exc.strerror or exc}")
+            raise typer.Exit(2) from exc
         console.print(f"jingwu serving on [bold]http://{host}:{port}[/] with {workers} workers")
-        uvicorn.run("jingwu.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", ws="websockets-sansio")
+        serve_workers(host, port, workers)
         return
     runtime = build_runtime(settings)
     console.print(f"jingwu serving on [bold]http://{host}:{port}[/] (API docs at /docs)")
