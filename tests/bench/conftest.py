@@ -7,7 +7,10 @@ import pytest
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.getoption("benchmark_disable", default=False):
+    # As pytest-benchmark decides (addopts disables; --benchmark-enable on the command line wins).
+    disabled = config.getoption("benchmark_disable", default=False) and not config.getoption(
+        "benchmark_enable", default=False)
+    if not disabled:
         return
     skip = pytest.mark.skip(reason="slow benchmark: run with --benchmark-enable to time it")
     for item in items:

@@ -323,6 +323,103 @@ def test_the_head_and_the_work_list_are_read_by_index(runtime: Runtime) -> None:
         audit_chain.append(conn, [{"at": at, "actor": "bulk", "action": "test.tail"}])
         conn.exec_driver_sql("ANALYZE")
         head = query_plan(conn, audit_chain._HEAD, {})
-        work = query_plan(conn, audit_chain._UNSEALED, {"batch": 1000})
+        work = query_plan(conn, audit_chain._UNSEALED, {"batch": 1000, "window": 1000})
     assert "ix_audit_log_chain_position" in head, head
-    assert "ix_audit_log_unsealed" in work, work
+    assert "ix_audit_log_unsealed" in work and "ix_audit_log_chain_position" in work, work
+    assert "Seq Scan" not in work and "SCAN audit_log" not in work.replace("USING", "").split("ix_")[0], work
+
+
+def _unsealed_entry(runtime: Runtime, action: str) -> int:
+    """An entry written as PostgreSQL's requests write them (unsealed), on either database."""
+    with runtime.engine.begin() as conn:
+        return int(conn.execute(text(
+            "INSERT INTO audit_log (at, actor, action, detail) VALUES (:at, 'late', :a, '{}') RETURNING seq"),
+            {"at": runtime.deps.clock(), "a": action}).scalar_one())
+
+
+def test_a_seal_looks_back_only_its_window_and_a_full_one_finds_the_straggler(runtime: Runtime) -> None:
+    """An entry whose transaction stayed open while many others were sealed is behind the window:
+    a windowed seal (the sealer's usual one) skips it, a full one (the sweep's) chains it after the rest."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: no entry commits behind others")
+    at = runtime.deps.clock()
+    with runtime.engine.connect() as late:
+        late.begin()
+        late.execute(text("INSERT INTO audit_log (at, actor, action, detail) VALUES (:at, 'late', 'test.late', '{}')"),
+                     {"at": at})
+        for i in range(30):  # others commit and are sealed while the straggler's transaction is open
+            with runtime.engine.begin() as conn:
+                audit_chain.hold_writer(conn)
+                audit_chain.append(conn, [{"at": at, "actor": "x", "action": "test.on_time", "detail": {"i": i}}])
+            AuditSealer(runtime.engine).seal_all(window=5)
+        late.commit()
+    fresh = _unsealed_entry(runtime, "test.fresh")  # behind it in seq, but inside the window
+    sealer = AuditSealer(runtime.engine)
+    assert sealer.seal_all(window=5) == 1
+    with runtime.engine.connect() as conn:
+        waiting = conn.execute(select(t.audit_log.c.action).where(t.audit_log.c.hash.is_(None))).scalars().all()
+    assert waiting == ["test.late"]
+    assert sealer.seal_all() == 1
+    order = [r.action for r in entries(runtime) if r.action.startswith("test.")]
+    assert order == ["test.on_time"] * 30 + ["test.fresh", "test.late"]
+    with runtime.engine.connect() as conn:
+        report = audit_chain.verify(conn)
+    assert report.ok and report.unsealed == 0 and fresh > 0, report
+
+
+def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(runtime: Runtime) -> None:
+    """While another sealer holds the chain head, a server's sealer neither waits nor seals; it
+    looks again after its linger. Its periodic sweep (here every 0.3 s) chains what lies behind
+    its window."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite seals as it writes: no sealer runs")
+    _unsealed_entry(runtime, "test.first")
+    with runtime.engine.connect() as other:
+        other.begin()
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit_chain.ADVISORY_KEY})
+        with runtime.engine.begin() as conn:
+            assert audit_chain.seal_pending(conn, wait=False) is None
+        sealer = AuditSealer(runtime.engine, linger_s=0.05, poll_s=0.05, window=1, sweep_s=0.3)
+        sealer.start()
+        try:
+            sealer.notify()
+            threading.Event().wait(0.3)
+            assert sealer.sealed_count == 0, "it sealed while another held the chain head"
+            waiting = other.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                         "AND NOT granted AND database = (SELECT oid FROM pg_database "
+                                         "WHERE datname = current_database())")).scalar_one()
+            assert waiting == 0, "the sealer queued for the chain head"
+            other.rollback()
+            deadline = threading.Event()
+            for _ in range(40):
+                if sealer.sealed_count >= 1:
+                    break
+                deadline.wait(0.05)
+            assert sealer.sealed_count == 1
+            # Behind a window of 1: a new entry first, then the straggler under it in seq order.
+            with runtime.engine.connect() as late:
+                late.begin()
+                late.execute(text("INSERT INTO audit_log (at, actor, action, detail) "
+                                  "VALUES (:at, 'late', 'test.late', '{}')"), {"at": runtime.deps.clock()})
+                for action in ("test.a", "test.b"):
+                    _unsealed_entry(runtime, action)
+                    sealer.notify()
+                    for _ in range(40):
+                        with runtime.engine.connect() as conn:
+                            if not audit_chain.unsealed(conn):
+                                break
+                        deadline.wait(0.05)
+                late.commit()
+            sealer.notify()
+            for _ in range(40):
+                with runtime.engine.connect() as conn:
+                    if not audit_chain.unsealed(conn):
+                        break
+                deadline.wait(0.05)
+            with runtime.engine.connect() as conn:
+                assert audit_chain.unsealed(conn) == 0, "the sweep did not chain the straggler"
+        finally:
+            other.rollback()  # (a no-op unless an assertion above failed while it held the head)
+            sealer.stop()
+    order = [r.action for r in entries(runtime) if r.action.startswith("test.")]
+    assert order == ["test.first", "test.a", "test.b", "test.late"], order
