@@ -404,18 +404,10 @@ def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(r
                 for action in ("test.a", "test.b"):
                     _unsealed_entry(runtime, action)
                     sealer.notify()
-                    for _ in range(40):
-                        with runtime.engine.connect() as conn:
-                            if not audit_chain.unsealed(conn):
-                                break
-                        deadline.wait(0.05)
+                    _wait_until_sealed(runtime)
                 late.commit()
             sealer.notify()
-            for _ in range(40):
-                with runtime.engine.connect() as conn:
-                    if not audit_chain.unsealed(conn):
-                        break
-                deadline.wait(0.05)
+            _wait_until_sealed(runtime)
             with runtime.engine.connect() as conn:
                 assert audit_chain.unsealed(conn) == 0, "the sweep did not chain the straggler"
         finally:
@@ -423,3 +415,13 @@ def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(r
             sealer.stop()
     order = [r.action for r in entries(runtime) if r.action.startswith("test.")]
     assert order == ["test.first", "test.a", "test.b", "test.late"], order
+
+
+def _wait_until_sealed(runtime: Runtime, timeout_s: float = 2.0) -> None:
+    """Give the sealer thread up to ``timeout_s`` to chain what is visible; the caller asserts."""
+    pause = threading.Event()
+    for _ in range(int(timeout_s / 0.05)):
+        with runtime.engine.connect() as conn:
+            if not audit_chain.unsealed(conn):
+                return
+        pause.wait(0.05)

@@ -4,6 +4,7 @@ stops them all. The last test runs the real command on PostgreSQL and NATS."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,14 +12,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from jingwu.cli.workers import balanced_by_kernel, check_port_free, listening_socket
-from tests.conftest import fresh_engine
-from tests.integration.test_nats_bus import NATS_URL, nats_reachable
+from tests.conftest import drop_pg_schema, fresh_engine
+from tests.integration.test_nats_bus import NATS_URL, require_nats
 
 pytestmark = pytest.mark.skipif(not balanced_by_kernel(), reason="SO_REUSEPORT balancing is Linux's")
 
@@ -76,6 +78,7 @@ def test_the_command_refuses_a_port_in_use(tmp_path: Path, tmp_path_factory: pyt
         other.listen()
         done = subprocess.run([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
                               env=env, capture_output=True, text=True, timeout=120)
+    drop_pg_schema(url)
     assert done.returncode == 2 and "--port" in done.stdout, done.stdout + done.stderr
 
 
@@ -102,12 +105,12 @@ def _established(pid: int, port: int) -> int:
     return count
 
 
-@pytest.mark.postgres
-def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    if not nats_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"NATS is not reachable at {NATS_URL}")
-        pytest.skip(f"NATS is not reachable at {NATS_URL}")
+@contextlib.contextmanager
+def _two_workers(tmp_path: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`jingwu serve --workers 2` on a fresh PostgreSQL database with NATS, as a process of its own;
+    killed (if still running) and its database dropped afterwards."""
+    require_nats()
     engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
     engine.dispose()
     port = _free_port()
@@ -115,8 +118,19 @@ def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPat
            "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2, "JINGWU_DATA_DIR": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
+        yield server, port
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        drop_pg_schema(url)
+
+
+@pytest.mark.postgres
+def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    with _two_workers(tmp_path, tmp_path_factory) as (server, port):
+        base = f"http://127.0.0.1:{port}"
         _wait_for(lambda: len(_children(server.pid)) == 2 and _up(base), "two workers answering")
         # A burst: all 32 connect before any is accepted, as consoles after a restart or a proxy's pool.
         # With one socket shared by the workers, the first to wake took nearly all of them.
@@ -141,35 +155,19 @@ def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPat
         assert server.wait(timeout=30) == 0
         for pid in workers:
             _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"worker {pid} stopped")
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 @pytest.mark.postgres
 def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     """SIGKILL leaves the supervisor no chance to stop its workers: the kernel does (PDEATHSIG)."""
-    if not nats_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"NATS is not reachable at {NATS_URL}")
-        pytest.skip(f"NATS is not reachable at {NATS_URL}")
-    engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
-    engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_BUS_URL": NATS_URL,
-           "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2, "JINGWU_DATA_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with _two_workers(tmp_path, tmp_path_factory) as (server, port):
         _wait_for(lambda: len(_children(server.pid)) == 2 and _up(f"http://127.0.0.1:{port}"), "two workers")
         workers = _children(server.pid)
-    finally:
         server.kill()
         server.wait()
-    for pid in workers:
-        _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped", timeout=30)
-    assert not _up(f"http://127.0.0.1:{port}")
+        for pid in workers:
+            _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped", timeout=30)
+        assert not _up(f"http://127.0.0.1:{port}")
 
 
 def _alive(pid: int) -> bool:
