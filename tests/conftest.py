@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,17 @@ def query_plan(conn: Connection, statement: DirectStatement, params: dict[str, A
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     cur.execute(explain + plan.sql, _bound(plan, params))
     return " / ".join(str(row) for row in cur.fetchall())
+
+
+def until(done: Callable[[], bool], timeout_s: float, every_s: float = 0.01) -> bool:
+    """Poll ``done`` until it holds or ``timeout_s`` passes: for a background thread or process
+    (relay, sealer, server) to catch up. The caller asserts on the result."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every_s)
+    return True
 
 
 def pg_base_url() -> str | None:

@@ -32,7 +32,7 @@ from jingwu.store import tables as t
 from jingwu.store.audit_sealer import AuditSealer
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
-from tests.conftest import Login, query_plan
+from tests.conftest import Login, query_plan, until
 from tests.integration.conftest_security import ALV
 
 JINGWU = str(Path(sys.executable).with_name("jingwu"))
@@ -390,11 +390,7 @@ def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(r
                                          "WHERE datname = current_database())")).scalar_one()
             assert waiting == 0, "the sealer queued for the chain head"
             other.rollback()
-            deadline = threading.Event()
-            for _ in range(40):
-                if sealer.sealed_count >= 1:
-                    break
-                deadline.wait(0.05)
+            until(lambda: sealer.sealed_count >= 1, timeout_s=2, every_s=0.05)
             assert sealer.sealed_count == 1
             # Behind a window of 1: a new entry first, then the straggler under it in seq order.
             with runtime.engine.connect() as late:
@@ -404,10 +400,10 @@ def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(r
                 for action in ("test.a", "test.b"):
                     _unsealed_entry(runtime, action)
                     sealer.notify()
-                    _wait_until_sealed(runtime)
+                    until(lambda: _nothing_unsealed(runtime), timeout_s=2, every_s=0.05)
                 late.commit()
             sealer.notify()
-            _wait_until_sealed(runtime)
+            until(lambda: _nothing_unsealed(runtime), timeout_s=2, every_s=0.05)
             with runtime.engine.connect() as conn:
                 assert audit_chain.unsealed(conn) == 0, "the sweep did not chain the straggler"
         finally:
@@ -417,11 +413,7 @@ def test_a_sealer_does_not_queue_behind_another_and_its_sweep_finds_stragglers(r
     assert order == ["test.first", "test.a", "test.b", "test.late"], order
 
 
-def _wait_until_sealed(runtime: Runtime, timeout_s: float = 2.0) -> None:
-    """Give the sealer thread up to ``timeout_s`` to chain what is visible; the caller asserts."""
-    pause = threading.Event()
-    for _ in range(int(timeout_s / 0.05)):
-        with runtime.engine.connect() as conn:
-            if not audit_chain.unsealed(conn):
-                return
-        pause.wait(0.05)
+def _nothing_unsealed(runtime: Runtime) -> bool:
+    """No committed entry waits for the sealer."""
+    with runtime.engine.connect() as conn:
+        return audit_chain.unsealed(conn) == 0

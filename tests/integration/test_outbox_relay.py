@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from jingwu.store import tables as t
 from jingwu.store.outbox import OutboxRelay
+from tests.conftest import until
 
 
 def _write(engine: Engine, count: int) -> list[int]:
@@ -83,15 +84,6 @@ def _add(engine: Engine, k: int) -> None:
                                              created_at=datetime.now(UTC)))
 
 
-def _until(done: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_under_load_one_batch_carries_several_commits_and_after_a_quiet_spell_none_waits(engine: Engine) -> None:
     """With ``linger_s``, commits that come within it of the last batch wait for the next one and
     leave together; the first commit after a quiet spell is not held back."""
@@ -110,12 +102,12 @@ def test_under_load_one_batch_carries_several_commits_and_after_a_quiet_spell_no
         _add(engine, 0)
         relay.notify()
         # 2 s of linger, but nothing was relayed before it: it leaves on the commit's wake.
-        assert _until(lambda: batches == [[0]], timeout_s=1.5), batches
+        assert until(lambda: batches == [[0]], timeout_s=1.5), batches
         for k in (1, 2, 3):  # each would be a batch of its own without the linger
             time.sleep(0.3)
             _add(engine, k)
             relay.notify()
-        assert _until(lambda: sum(map(len, batches)) == 4, timeout_s=15), batches
+        assert until(lambda: sum(map(len, batches)) == 4, timeout_s=15), batches
         assert batches == [[0], [1, 2, 3]]
     finally:
         relay.stop()

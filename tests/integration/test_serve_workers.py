@@ -10,16 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from jingwu.cli.workers import balanced_by_kernel, check_port_free, listening_socket
-from tests.conftest import drop_pg_schema, fresh_engine
+from tests.conftest import drop_pg_schema, fresh_engine, until
 from tests.integration.test_nats_bus import NATS_URL, require_nats
 
 pytestmark = pytest.mark.skipif(not balanced_by_kernel(), reason="SO_REUSEPORT balancing is Linux's")
@@ -73,12 +72,14 @@ def test_the_command_refuses_a_port_in_use(tmp_path: Path, tmp_path_factory: pyt
     engine.dispose()
     port = _free_port()
     env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_BUS_URL": NATS_URL, "JINGWU_SECRET_KEY": "k" * 64}
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", port))
-        other.listen()
-        done = subprocess.run([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
-                              env=env, capture_output=True, text=True, timeout=120)
-    drop_pg_schema(url)
+    try:
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", port))
+            other.listen()
+            done = subprocess.run([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
+                                  env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        drop_pg_schema(url)
     assert done.returncode == 2 and "--port" in done.stdout, done.stdout + done.stderr
 
 
@@ -153,8 +154,7 @@ def test_serve_with_two_workers(tmp_path: Path, tmp_path_factory: pytest.TempPat
         assert second in workers
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        for pid in workers:
-            _wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), f"worker {pid} stopped")
+        _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), f"workers {workers} stopped")
 
 
 @pytest.mark.postgres
@@ -165,8 +165,7 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path, tmp_path_fac
         workers = _children(server.pid)
         server.kill()
         server.wait()
-        for pid in workers:
-            _wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} stopped", timeout=30)
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), f"workers {workers} stopped", timeout=30)
         assert not _up(f"http://127.0.0.1:{port}")
 
 
@@ -185,10 +184,5 @@ def _up(base: str) -> bool:
         return False
 
 
-def _wait_for(condition: object, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    assert until(condition, timeout, every_s=0.2), f"timed out waiting for {what}"
