@@ -18,6 +18,15 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _item(error: dict[str, Any]) -> dict[str, str]:
+    """One refusal item. A body that is not JSON at all is the body's fault (pydantic puts the
+    character position where the field would be)."""
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "invalid")
+        return {"field": "body", "message": f"not valid JSON: {reason}"}
+    return {"field": _field(error.get("loc", ())), "message": error.get("msg", "invalid")}
+
+
 ERROR_ITEM_SCHEMA: dict[str, Any] = {
     "title": "ValidationError", "type": "object", "required": ["field", "message"],
     "properties": {"field": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Field"},
@@ -55,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        items = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+        items = [_item(e) for e in exc.errors()]
         return JSONResponse({"detail": items}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -36,22 +36,26 @@ SinceOpt = Annotated[str | None, typer.Option("--since", help="only incidents fr
 UntilOpt = Annotated[str | None, typer.Option("--until", help="only incidents before this date (YYYY-MM-DD)")]
 FromDbOpt = Annotated[bool, typer.Option("--from-db", help="read the incidents table (JINGWU_DATABASE_URL) "
                                          "instead of a CSV")]
-StationOpt = Annotated[str | None, typer.Option("--station", help="with --from-db: only this station's area")]
+StationOpt = Annotated[str | None, typer.Option(
+    "--station", help="with --from-db: only this org unit's area (a station, or a district branch's stations)")]
 
 
 def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
+    errors.print(f"[red]error:[/red] {message}", soft_wrap=True)  # a path in it stays whole, to copy
     return typer.Exit(2)
 
 
 def database_incidents(station: str | None, since: str | None, until: str | None) -> IncidentRecords:
     """The incidents table, read by the analysis service as the system actor (the operator running
     the command has the database itself)."""
+    from dataclasses import replace
     from datetime import UTC, datetime
 
     from jingwu.config import get_settings
     from jingwu.domain.access import SYSTEM
+    from jingwu.domain.errors import DomainError
     from jingwu.services.analysis import AnalysisFilter, incident_records
+    from jingwu.services.organisation import load_org_tree
     from jingwu.store.engine import build_engine
     from jingwu.store.unit_of_work import read_connection
 
@@ -60,13 +64,17 @@ def database_incidents(station: str | None, since: str | None, until: str | None
 
     try:
         f = AnalysisFilter(since=moment(since, datetime(1970, 1, 1, tzinfo=UTC)),
-                           until=moment(until, datetime.now(UTC)), station=station)
+                           until=moment(until, datetime.now(UTC)))
     except ValueError as exc:
         raise fail(f"--since/--until: {exc}") from exc
     engine = build_engine(get_settings().database_url)
     try:
         with read_connection(engine) as conn:
+            if station:
+                f = replace(f, stations=load_org_tree(conn).under(station, "--station"))
             return incident_records(conn, SYSTEM, f)
+    except DomainError as exc:
+        raise fail(f"{exc.field}: {exc.message}") from exc
     except Exception as exc:  # a missing or unmigrated database: say which, do not dump a trace
         raise fail(f"cannot read incidents from {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
     finally:

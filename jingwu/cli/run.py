@@ -109,6 +109,8 @@ def demo(
         table.add_row(user, role, password if not seeded else "(unchanged)")
     console.print(table)
     console.print(f"jingwu demo on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    console.print(f"database: {engine.url.render_as_string(hide_password=True)}  (other jingwu commands work on "
+                  "it with JINGWU_DATABASE_URL set to this)", soft_wrap=True, highlight=False)
     if not no_drill:
         _start_drill(settings, host, port, password if not seeded else settings.demo_password, speed,
                      staffed_units(engine))

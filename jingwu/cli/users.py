@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 
 from jingwu.config import get_settings
 from jingwu.domain.access import Role
@@ -35,7 +35,7 @@ def _change(change: Callable[[Connection], object], done: str) -> None:
             change(conn)
         seal_waiting(engine)  # PostgreSQL: link its audit entry now, not when a server next runs
     except DomainError as exc:
-        console.print(f"[red]{exc.field}: {exc.message}" if exc.field else f"[red]{exc.message}")
+        console.print(f"[red]{exc.field}: {exc.message}" if exc.field else f"[red]{exc.message}", soft_wrap=True)
         raise typer.Exit(2) from exc
     console.print(f"[green]{done}")
 
@@ -53,9 +53,17 @@ def add(
         console.print("[red]give the password on standard input with --password-stdin")
         raise typer.Exit(2)
     password = sys.stdin.readline().rstrip("\n")
-    _change(lambda conn: add_user(conn, load_org_tree(conn), name, password, role, org, utc_now(), unit_id=unit,
-                                  by=CLI_ACTOR),
-            f"user {name} added ({role.value} at {org})")
+
+    def add_to(conn: Connection) -> None:
+        tree = load_org_tree(conn)
+        if not tree.units:  # e.g. the default database, while `jingwu demo` keeps its own
+            settings = get_settings()
+            where = make_url(settings.database_url).render_as_string(hide_password=True)
+            raise DomainError(f"the database at {where} has no organisation yet; set JINGWU_DATABASE_URL to the "
+                              f"one to change (the demo's: sqlite:///{settings.data_dir / 'demo.db'})", field="org")
+        add_user(conn, tree, name, password, role, org, utc_now(), unit_id=unit, by=CLI_ACTOR)
+
+    _change(add_to, f"user {name} added ({role.value} at {org})")
 
 
 @app.command("disable")

@@ -70,6 +70,19 @@ class IncidentTypeCatalogue:
             raise DomainError(f"unknown incident type {code!r}", field="type")
         return t
 
+    def known_type(self, code: str, field: str = "type") -> str:
+        """``code`` if the catalogue has it; else refused, naming the field (a filter's typo
+        must not read as "no incidents of this type")."""
+        if code not in self.types:
+            raise DomainError(f"unknown incident type {code!r}", field=field)
+        return code
+
+    def known_family(self, family: str, field: str = "family") -> str:
+        if family not in self.families():
+            raise DomainError(f"unknown incident family {family!r}; one of {', '.join(sorted(self.families()))}",
+                              field=field)
+        return family
+
     def targets_for(self, priority: int) -> StageTargets:
         return self.targets[priority]
 

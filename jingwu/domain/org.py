@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import Area, GeoPoint
 
 _UNRESOLVED = object()
@@ -85,6 +86,15 @@ class OrgTree:
         result = frozenset(out)
         self._subtrees[code] = result
         return result
+
+    def under(self, code: str, field: str = "station") -> frozenset[str] | None:
+        """What a filter by org unit asks for: the unit and every unit below it, so a district
+        branch's code selects its stations' records (``None``, no limit, at a root). An unknown code
+        is refused, naming the field: a typo must not read as "nothing happened here"."""
+        unit = self.units.get(code)
+        if unit is None:
+            raise DomainError(f"unknown org unit {code!r}", field=field)
+        return None if unit.parent_code is None else self.subtree(code)
 
     def ancestors(self, code: str) -> list[str]:
         """From ``code`` up to the root, inclusive."""

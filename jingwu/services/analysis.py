@@ -30,7 +30,8 @@ ANALYSIS_COLUMNS = ("received_at", "lat", "lon", "type_code", "family", "source"
 class AnalysisFilter:
     since: datetime
     until: datetime
-    station: str | None = None
+    stations: frozenset[str] | None = None
+    """An org unit's subtree (``OrgTree.under``): one station, or a district branch's stations."""
     family: str | None = None
     type_code: str | None = None
     public_only: bool = False
@@ -46,8 +47,8 @@ def incident_records(conn: Connection, actor: Actor, f: AnalysisFilter) -> Incid
     q = select(*(c[name] for name in ANALYSIS_COLUMNS)).where(c.received_at >= f.since, c.received_at < f.until)
     if actor.scope is not None:
         q = q.where(c.station_code.in_(sorted(actor.scope)))
-    if f.station:
-        q = q.where(c.station_code == f.station)
+    if f.stations is not None:
+        q = q.where(c.station_code.in_(sorted(f.stations)))
     if f.family:
         q = q.where(c.family == f.family)
     if f.type_code:

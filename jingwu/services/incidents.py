@@ -19,7 +19,12 @@ from jingwu.store.unit_of_work import UnitOfWork
 
 
 def _get(uow: UnitOfWork, actor: Actor, incident_id: str, field: str = "incident_id") -> Incident:
-    inc = uow.incidents.get(incident_id, for_update=True)
+    """The incident, locked, if the actor may see it; else "not found" naming ``field`` (the path's
+    id, or the body's ``link``), whether it is missing or out of scope."""
+    try:
+        inc = uow.incidents.get(incident_id, for_update=True)
+    except NotFound as exc:
+        raise NotFound(exc.message, field=field) from None
     if not actor.sees(inc.station_code):
         raise NotFound(f"incident {incident_id} not found", field=field)
     return inc

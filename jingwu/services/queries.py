@@ -59,7 +59,8 @@ def _scoped(q: Select[Any], actor: Actor, column: Any) -> Select[Any]:
 class IncidentFilter:
     status: list[str] | None = None
     priority: list[int] | None = None
-    station: str | None = None
+    stations: frozenset[str] | None = None
+    """An org unit's subtree (``OrgTree.under``): one station, or a district branch's stations."""
     type_code: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -76,16 +77,19 @@ def list_incidents(conn: Connection, actor: Actor, f: IncidentFilter) -> tuple[l
         q = q.where(c.status.in_(f.status))
     if f.open_only:
         q = q.where(c.status.in_(["received", "dispatched", "en_route", "on_scene", "cleared"]))
-    if f.priority:  # only 1..4 exist; other numbers match nothing (and must not reach the database)
-        q = q.where(c.priority.in_([p for p in f.priority if 1 <= p <= 4] or [-1]))
-    if f.station:
-        q = q.where(c.station_code == f.station)
+    if f.priority:
+        q = q.where(c.priority.in_(f.priority))
+    if f.stations is not None:
+        q = q.where(c.station_code.in_(sorted(f.stations)))
     if f.type_code:
         q = q.where(c.type_code == f.type_code)
-    if f.since:
-        q = q.where(c.received_at >= as_utc(f.since, "since"))
-    if f.until:
-        q = q.where(c.received_at < as_utc(f.until, "until"))
+    since, until = as_utc(f.since, "since"), as_utc(f.until, "until")
+    if since is not None and until is not None and until <= since:
+        raise DomainError("until must be after since", field="until")
+    if since is not None:
+        q = q.where(c.received_at >= since)
+    if until is not None:
+        q = q.where(c.received_at < until)
     total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
     offset = min(f.offset, MAX_OFFSET)  # past any real table; keeps the number within a database integer
     rows = conn.execute(q.order_by(c.priority, c.received_at.desc()).limit(f.limit).offset(offset))
@@ -158,12 +162,13 @@ def reveal_callers(conn: Connection, actor: Actor, incident_id: str, reason: str
     return found
 
 
-def list_units(conn: Connection, actor: Actor, station: str | None = None) -> list[dict[str, Any]]:
+def list_units(conn: Connection, actor: Actor, stations: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """The roster the actor may see, of ``stations`` (an org unit's subtree) when given."""
     actor.require(Action.UNIT_READ)
     c = t.units.c
     q = _scoped(select(t.units), actor, c.home_station)
-    if station:
-        q = q.where(c.home_station == station)
+    if stations is not None:
+        q = q.where(c.home_station.in_(sorted(stations)))
     return [dict(r._mapping) for r in conn.execute(q.order_by(c.call_sign))]
 
 

@@ -125,6 +125,14 @@ def test_analysis_routes_serve_the_hotspot_layer_and_surges(runtime):
         assert r.status_code == 200, r.text
         assert r.json()["properties"]["model"] == "retrospective_kde" and r.json()["features"]
         assert client.get("/api/analysis/hotspots", headers=token("calltaker")).status_code == 403
+        for query, field in (({"station": "AD-99"}, "station"), ({"family": "robery"}, "family"),
+                             ({"type_code": "ROBERY"}, "type_code")):
+            r = client.get("/api/analysis/hotspots", params=query, headers=analyst)
+            assert (r.status_code, r.json()["detail"][0]["field"]) == (422, field), r.text
+        r = client.get("/api/analysis/forecast", params={"family": "robery"}, headers=analyst)
+        assert (r.status_code, r.json()["detail"][0]["field"]) == (422, "family"), r.text
+        r = client.get("/api/analysis/hotspots", params={"station": "AD-07", "permutations": 99}, headers=analyst)
+        assert r.status_code == 200 and r.json()["properties"]["incidents"] == 12, r.text
 
 
 def _seed_incidents(runtime, n):
@@ -152,7 +160,12 @@ def test_cli_reads_the_incidents_table(runtime, monkeypatch, tmp_path):
         result = runner.invoke(app, ["hotspots", "--from-db", "--out", str(tmp_path), "--permutations", "99"])
         assert result.exit_code == 0, result.output
         assert "15" in result.output
-        result = runner.invoke(app, ["hotspots", "--from-db", "--station", "NOWHERE", "--out", str(tmp_path)])
+        result = runner.invoke(app, ["hotspots", "--from-db", "--station", "AD-03", "--out", str(tmp_path)])
         assert result.exit_code == 2 and "no incidents in the database" in result.output
+        result = runner.invoke(app, ["hotspots", "--from-db", "--station", "AD-07", "--out", str(tmp_path),
+                                     "--permutations", "99"])
+        assert result.exit_code == 0 and "15" in result.output, result.output
+        result = runner.invoke(app, ["hotspots", "--from-db", "--station", "NOWHERE", "--out", str(tmp_path)])
+        assert result.exit_code == 2 and "unknown org unit 'NOWHERE'" in result.output, result.output
     finally:
         get_settings.cache_clear()

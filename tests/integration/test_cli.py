@@ -27,6 +27,10 @@ def test_db_upgrade_user_add_and_login(tmp_path: Path) -> None:
     up = jingwu(["db", "upgrade"], env)
     assert up.returncode == 0, up.stderr
     engine = build_engine(url)
+    empty = jingwu(["user", "add", "li.wei", "--role", "dispatcher", "--org", "AD-03", "--password-stdin"], env,
+                   "Strong-pass-2026\n")
+    assert empty.returncode == 2 and "has no organisation yet" in empty.stderr, empty.stderr
+    assert "demo.db" in empty.stderr  # where the demo's accounts live instead
     seed_andorra(engine, "Demo-pass-2026")
 
     added = jingwu(["user", "add", "li.wei", "--role", "dispatcher", "--org", "AD-03", "--password-stdin"], env,

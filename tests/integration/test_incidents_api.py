@@ -296,6 +296,19 @@ def test_bad_requests_on_every_route(client: TestClient, login: Login) -> None:
         ("get", "/api/incidents?limit=0", None, 422),
         ("get", "/api/incidents?priority=x", None, 422),
     ]
+    filters = [  # a filter's typo is refused, naming it, not read as "nothing matches"
+        ("status=enroute", "status.0"), ("priority=9", "priority.0"), ("station=AD-99", "station"),
+        ("type=ROBERY", "type"), ("since=2026-02-01&until=2026-01-01", "until"),
+    ]
+    for query, field in filters:
+        r = client.get(f"/api/incidents?{query}", headers=disp)
+        assert (r.status_code, r.json()["detail"][0]["field"]) == (422, field), (query, r.text)
+    r = client.get("/api/units?station=AD-99", headers=disp)
+    assert (r.status_code, r.json()["detail"][0]["field"]) == (422, "station"), r.text
+    r = client.post("/api/incidents", content=b'{"type": "THEFT",',
+                    headers={**disp, "content-type": "application/json"})
+    assert (r.status_code, r.json()["detail"][0]["field"]) == (422, "body"), r.text
+    assert "not valid JSON" in r.json()["detail"][0]["message"]
     for method, url, body, status in cases:
         r = getattr(client, method)(url, headers=disp, **({"json": body} if body is not None else {}))
         assert r.status_code == status, (method, url, r.status_code, r.text)
@@ -323,8 +336,18 @@ def test_lists_filter_and_units_report_positions(client: TestClient, login: Logi
     listed = client.get("/api/incidents?priority=3", headers=disp).json()
     assert [i["id"] for i in listed["items"]] == [a["id"]] and listed["total"] == 1
     assert client.get("/api/incidents?station=AD-03-S1", headers=disp).json()["total"] == 0
+    station = a["station_code"]
+    district = station.rsplit("-", 1)[0]  # the parish (分局) above the station: all its stations
+    assert station.startswith("AD-07-")
+    for code, total in ((station, 2), (district, 2), ("AD", 2), ("AD-03", 0)):
+        assert client.get(f"/api/incidents?station={code}", headers=disp).json()["total"] == total, code
+    both = client.get("/api/incidents?status=received&status=cancelled&priority=3&priority=4", headers=disp).json()
+    assert both["total"] == 2
     units = client.get("/api/units", headers=disp).json()
     assert len(units) == 42 and all(u["status"] == "available" for u in units)
+    parish = client.get(f"/api/units?station={district}", headers=disp).json()
+    assert parish and {u["home_station"].rsplit("-", 1)[0] for u in parish} == {district}
+    assert len(parish) == sum(u["home_station"].startswith(district + "-") for u in units)
     r = client.post("/api/units/U-P07-01/position", json={"lat": 42.51, "lon": 1.53}, headers=disp)
     assert r.status_code == 202 and r.json()["accepted"]
     old = client.post("/api/units/U-P07-01/position",
@@ -344,6 +367,10 @@ def test_major_incident_escalation(client: TestClient, login: Login) -> None:
     cmd = login("commander")
     a = create(client, cmd, {"type": "FIRE", "location": ALV}).json()
     b = create(client, cmd, {"type": "TRAFFIC_COLLISION", "location": ALV}).json()
+    r = client.post(f"/api/incidents/{a['id']}/escalate", json={"title": "Fire", "link": [b["id"], "INC-NOPE"]},
+                    headers=cmd)
+    assert (r.status_code, r.json()["detail"][0]["field"]) == (404, "link"), r.text  # the body's id, not the path's
+    assert client.get(f"/api/incidents/{a['id']}", headers=cmd).json()["major_id"] is None  # nothing half-written
     r = client.post(f"/api/incidents/{a['id']}/escalate", json={"title": "Fire at the market", "link": [b["id"]]},
                     headers=cmd)
     assert r.status_code == 201, r.text

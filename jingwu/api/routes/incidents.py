@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import Field
 
 from jingwu.api.deps import ActorDep, DepsDep, RequestIdDep
 from jingwu.api.lanes import operations_lane
@@ -29,7 +30,7 @@ from jingwu.api.schemas import (
 )
 from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
-from jingwu.domain.incident import Source
+from jingwu.domain.incident import IncidentStatus, Source
 from jingwu.services import queries
 from jingwu.services.dispatch import AssignUnit, assign_unit, recommend_units
 from jingwu.services.incidents import file_scene_report, link_duplicate, transition_incident
@@ -78,16 +79,22 @@ def _dup(d: object) -> dict:
 @router.get("", response_model=IncidentList)
 def list_incidents(
     actor: ActorDep, deps: DepsDep,
-    status: Annotated[list[str] | None, Query(max_length=10)] = None,
-    priority: Annotated[list[int] | None, Query(max_length=4)] = None,
-    station: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[list[IncidentStatus] | None, Query(max_length=10)] = None,
+    priority: Annotated[list[Annotated[int, Field(ge=1, le=4)]] | None, Query(max_length=4)] = None,
+    station: Annotated[str | None, Query(max_length=32, description=(
+        "an org unit's code: a station, or a district branch for all its stations"))] = None,
     type: Annotated[str | None, Query(max_length=40)] = None,
     since: datetime | None = None, until: datetime | None = None,
     open: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentList:
-    f = queries.IncidentFilter(status=status, priority=priority, station=station, type_code=type, since=since,
-                               until=until, open_only=open, limit=limit, offset=offset)
+    """The queue and the record: filters combine (AND); an unknown status, priority, org unit or
+    type is refused (422, naming it), not taken as a filter that matches nothing."""
+    f = queries.IncidentFilter(
+        status=[s.value for s in status] if status else None, priority=priority,
+        stations=deps.org.under(station) if station else None,
+        type_code=deps.catalogue.known_type(type) if type else None,
+        since=since, until=until, open_only=open, limit=limit, offset=offset)
     with read_connection(deps.engine) as conn:
         rows, total = queries.list_incidents(conn, actor, f)
     return IncidentList(items=[IncidentOut(**r) for r in rows], total=total)

@@ -21,9 +21,12 @@ router = APIRouter(prefix="/api/units", tags=["units"])
 
 @router.get("", response_model=list[UnitOut])
 def list_units(actor: ActorDep, deps: DepsDep,
-               station: Annotated[str | None, Query(max_length=32)] = None) -> list[UnitOut]:
+               station: Annotated[str | None, Query(max_length=32, description=(
+                   "an org unit's code: a station, or a district branch for all its stations"))] = None,
+               ) -> list[UnitOut]:
+    stations = deps.org.under(station) if station else None
     with read_connection(deps.engine) as conn:
-        return [UnitOut(**u) for u in queries.list_units(conn, actor, station)]
+        return [UnitOut(**u) for u in queries.list_units(conn, actor, stations)]
 
 
 @router.get("/{unit_id}", response_model=UnitDetail)

@@ -10,6 +10,7 @@ import pytest
 
 from jingwu.domain.dispatch import candidates, rank, still_needed
 from jingwu.domain.duplicates import OpenIncident, possible_duplicates
+from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import Area, GeoPoint, haversine_m
 from jingwu.domain.incident import Incident, IncidentStatus
 from jingwu.domain.incident_types import Capability
@@ -134,6 +135,11 @@ def test_org_tree_scopes_and_resolves_exactly_one_station() -> None:
     assert tree.resolve_station(GeoPoint(0.5, 1.5)) == "S2"
     assert tree.resolve_station(GeoPoint(0.5, 1.0)) in {"S1", "S2"}  # on the shared edge: one of them
     assert tree.resolve_station(GeoPoint(5, 5)) is None
+    assert tree.under("D") == {"D", "S1", "S2"} and tree.under("S2") == {"S2"}
+    assert tree.under("P") is None  # the root: no limit
+    with pytest.raises(DomainError, match="unknown org unit 'X'") as refused:
+        tree.under("X", "--station")
+    assert refused.value.field == "--station"
 
 
 def test_a_station_area_of_several_polygons_resolves_in_each() -> None:
@@ -168,6 +174,12 @@ def test_catalogue_has_three_languages_and_plans() -> None:
     for t in cat.types.values():
         assert {"zh-Hant", "zh-Hans", "en"} <= set(t.names)
         assert t.major_plan is None or t.major_plan in cat.major_plans
+    assert cat.known_type("THEFT") == "THEFT" and cat.known_family("property") == "property"
+    with pytest.raises(DomainError, match="unknown incident type 'THEF'") as refused:
+        cat.known_type("THEF", "type_code")
+    assert refused.value.field == "type_code"
+    with pytest.raises(DomainError, match=r"unknown incident family 'props'; one of .*property"):
+        cat.known_family("props")
     assert cat.get("FIRE").name("zh-Hans") == "火灾"
 
 
