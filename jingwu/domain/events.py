@@ -160,3 +160,14 @@ class AnalysisAlert(Event):
     area: str
     family: str
     detail: dict[str, Any]
+
+
+def event_kinds() -> frozenset[str]:
+    """Every kind of event the system publishes (what a subscriber may ask for by name)."""
+    found: set[str] = set()
+    todo = [Event]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.add(sub.__name__)
+            todo.append(sub)
+    return frozenset(found)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from jingwu.api.app import create_app
@@ -133,6 +134,22 @@ def test_refused_change_publishes_nothing(runtime: Runtime) -> None:
     assert after == before + 1  # only IncidentReceived
     assert status == "received"
     assert [m["kind"] for m in received] == ["IncidentReceived"]
+
+
+def test_an_unknown_event_kind_is_refused_by_name(runtime: Runtime) -> None:
+    """A typo in ``kinds`` would wait for events that never come: the socket says which, and closes."""
+    with serving(create_app(runtime, timers=False)) as base:
+        h = token(base, "dispatcher")
+        url = f"{base.replace('http', 'ws')}/api/events?token={h['Authorization'].split()[1]}"
+        with connect(f"{url}&kinds=IncidentReceived,IncidentRecieved") as ws:
+            refusal = json.loads(ws.recv(timeout=10))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+        assert refusal["kind"] == "error" and refusal["detail"][0]["field"] == "kinds"
+        assert "'IncidentRecieved'" in refusal["detail"][0]["message"]
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
+        with connect(f"{url}&kinds=IncidentReceived,UnitMoved") as ws:
+            assert json.loads(ws.recv(timeout=10))["kind"] == "hello"
 
 
 def test_every_console_gets_the_same_events_and_one_leaving_stops_none_of_the_others(runtime: Runtime) -> None:

@@ -22,6 +22,7 @@ from jingwu.api.deps import socket_actor
 from jingwu.api.runtime import Runtime
 from jingwu.bus.memory import Message
 from jingwu.domain.access import Action
+from jingwu.domain.events import event_kinds
 
 router = APIRouter(tags=["events"])
 QUEUE_LIMIT = 10_000
@@ -66,6 +67,9 @@ def _event_texts(websocket: WebSocket) -> EventTexts:
 
 @router.websocket("/api/events")
 async def events(websocket: WebSocket) -> None:
+    """``?token=…`` (or the session cookie), optionally ``&kinds=IncidentReceived,UnitMoved``: the
+    socket first says ``hello``, then sends each event the user may see. Unknown kinds are refused
+    with an ``error`` message naming ``kinds``, then close code 4422."""
     try:
         actor = socket_actor(websocket)
     except HTTPException:
@@ -77,6 +81,12 @@ async def events(websocket: WebSocket) -> None:
     kinds_param = websocket.query_params.get("kinds")
     kinds = set(kinds_param.split(",")) if kinds_param else None
     await websocket.accept()
+    unknown = sorted((kinds or set()) - event_kinds())
+    if unknown:  # a typo would otherwise wait for events that never come
+        message = f"unknown event kind {unknown[0]!r}; one of {', '.join(sorted(event_kinds()))}"
+        await websocket.send_text(json.dumps({"kind": "error", "detail": [{"field": "kinds", "message": message}]}))
+        await websocket.close(code=4422, reason="unknown event kind")
+        return
     runtime: Runtime = websocket.app.state.runtime
     texts = _event_texts(websocket)
     loop = asyncio.get_running_loop()
