@@ -9,6 +9,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,27 @@ def fresh_engine(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPath
     admin.dispose()
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     return build_engine(url), url
+
+
+@contextmanager
+def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with nothing in it, not even the schema (for commands that start from
+    zero, as an agency does); dropped afterwards on PostgreSQL."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'empty-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    base = pg_base_url()
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    name = f"jingwu_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin(base)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _drop_database(base, name)
 
 
 def drop_pg_schema(url: str) -> None:

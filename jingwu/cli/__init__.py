@@ -11,6 +11,7 @@ app = typer.Typer(help="jingwu (警務): public-safety command and service platf
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="user")
 app.add_typer(imports.app, name="import")
+app.add_typer(imports.export_app, name="export")
 app.add_typer(analyze.app, name="analyze")
 app.add_typer(analyze.report_app, name="report")
 app.add_typer(bench.app, name="bench")

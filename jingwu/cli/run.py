@@ -60,6 +60,11 @@ def serve(
         return
     runtime = build_runtime(settings)
     console.print(f"jingwu serving on [bold]http://{host}:{port}[/] (API docs at /docs)")
+    if not runtime.deps.org.units:
+        console.print("[yellow]this database has no organisation yet, so nobody can log in: load yours with "
+                      "`jingwu import org FILE.geojson` and `jingwu import units FILE.csv`, add accounts with "
+                      "`jingwu user add`, then start again (docs/onboarding.md); `jingwu demo` shows a seeded one",
+                      soft_wrap=True)
     _serve(runtime, host, port)
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+
+from sqlalchemy import Connection, select
 
 from jingwu.domain import events as ev
 from jingwu.domain.access import Action, Actor, Role
-from jingwu.domain.errors import DomainError, NotFound
+from jingwu.domain.errors import Conflict, DomainError, NotFound
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.incident_types import Capability
+from jingwu.domain.org import OrgLevel, OrgTree
 from jingwu.domain.unit import Unit, UnitStatus
+from jingwu.interop.units_csv import UnitRecord
 from jingwu.services.dependencies import Dependencies
-from jingwu.store.repositories import record_position, unit_home_station
+from jingwu.store import audit_chain
+from jingwu.store import tables as t
+from jingwu.store.repositories import UnitRepository, record_position, unit_from_row, unit_home_station
 
 
 def report_position(deps: Dependencies, actor: Actor, unit_id: str, point: GeoPoint, at: datetime | None = None,
@@ -59,3 +66,43 @@ def add_unit(deps: Dependencies, actor: Actor, unit_id: str, call_sign: str, sta
                           "capabilities": sorted(c.value for c in capabilities)})
         uow.commit()
     return unit
+
+
+def import_units(conn: Connection, org: OrgTree, records: Sequence[UnitRecord], now: datetime, by: str) -> list[Unit]:
+    """Add units from a roster file, in the caller's transaction, and audit it. All rows are
+    checked before any is written: stations exist and are stations, ids and call signs are new.
+    A unit without a position starts at its station house (or the middle of its area), so it can
+    be ranked by road as soon as it is available."""
+    audit_chain.hold_writer(conn)
+    taken_ids = set(conn.execute(select(t.units.c.id)).scalars())
+    taken_signs = set(conn.execute(select(t.units.c.call_sign)).scalars())
+    units = []
+    for r in records:
+        where = f"line {r.line} ({r.call_sign})"
+        station = org.units.get(r.home_station)
+        if station is None or station.level is not OrgLevel.STATION:
+            raise DomainError(f"{where}: home_station: {r.home_station!r} is not a station's org code",
+                              field="home_station")
+        if r.id in taken_ids:
+            raise Conflict(f"{where}: id: {r.id!r} is already taken", field="id")
+        if r.call_sign in taken_signs:
+            raise Conflict(f"{where}: call_sign: {r.call_sign!r} is already taken", field="call_sign")
+        taken_ids.add(r.id)
+        taken_signs.add(r.call_sign)
+        home = station.base or (station.area.centroid() if station.area else None)
+        position = r.position or home
+        units.append(Unit(id=r.id, call_sign=r.call_sign, home_station=r.home_station, capabilities=r.capabilities,
+                          crew_size=r.crew_size, status=r.status, position=position,
+                          position_at=now if position else None, status_at=now))
+    repo = UnitRepository(conn, lock=False)
+    for u in units:
+        repo.add(u)
+    audit_chain.append(conn, [{"at": now, "actor": by, "action": "unit.import", "object_type": "unit",
+                               "object_id": units[0].id if len(units) == 1 else f"{len(units)} units",
+                               "detail": {"ids": [u.id for u in units][:1000], "count": len(units)}}])
+    return units
+
+
+def all_units(conn: Connection) -> list[Unit]:
+    """Every unit as stored (for export)."""
+    return [unit_from_row(r) for r in conn.execute(select(t.units).order_by(t.units.c.call_sign))]
