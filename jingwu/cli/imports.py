@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Import road networks, the organisation tree and units", no_args_is_help=True)
 export_app = typer.Typer(help="Export the organisation tree (GeoJSON) and units (CSV)", no_args_is_help=True)
@@ -75,14 +78,31 @@ def _read(file: Path) -> str:
         raise _refuse(f"{file}: not UTF-8 text") from None
 
 
-def _database() -> tuple[Engine, str]:
+def _database(migrate: bool = True) -> tuple[Engine, str]:
+    """The configured database (with its schema brought up to date, for the imports) and where it is."""
     from jingwu.config import get_settings
     from jingwu.store.engine import build_engine
     from jingwu.store.migrate import upgrade
 
     engine = build_engine(get_settings().database_url)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     return engine, engine.url.render_as_string(hide_password=True)
+
+
+def _reading(read: Callable[[Connection], T]) -> tuple[T, str]:
+    """What ``read`` makes of the configured database, and where that database is; an export
+    creates nothing, so a database without jingwu's tables is refused, not made."""
+    from sqlalchemy import inspect
+
+    engine, where = _database(migrate=False)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("org_units"):
+                raise _refuse(f"the database at {where} has no jingwu tables (jingwu db upgrade makes them)")
+            return read(conn), where
+    finally:
+        engine.dispose()
 
 
 @app.command("org")
@@ -169,12 +189,7 @@ def export_org(out: Path = typer.Option(None, "--out", help="file to write (defa
     from jingwu.interop.org_geojson import org_units_to_geojson
     from jingwu.services.organisation import load_org_tree
 
-    engine, where = _database()
-    try:
-        with engine.connect() as conn:
-            tree = load_org_tree(conn)
-    finally:
-        engine.dispose()
+    tree, where = _reading(load_org_tree)
     if not tree.units:
         raise _refuse(f"the database at {where} has no organisation yet")
     _write(json.dumps(org_units_to_geojson(tree.units.values()), ensure_ascii=False, indent=1), out,
@@ -187,12 +202,7 @@ def export_units(out: Path = typer.Option(None, "--out", help="file to write (de
     from jingwu.interop.units_csv import units_to_csv
     from jingwu.services.units import all_units
 
-    engine, where = _database()
-    try:
-        with engine.connect() as conn:
-            found = all_units(conn)
-    finally:
-        engine.dispose()
+    found, where = _reading(all_units)
     if not found:
         raise _refuse(f"the database at {where} has no units yet")
     _write(units_to_csv(found), out, f"{len(found)} units")

@@ -68,9 +68,13 @@ def count(url: str, table: Any) -> int:
 def test_an_agency_starts_from_its_own_tree_and_roster(backend: str, tmp_path: Path, settings: Settings) -> None:
     with empty_database(backend, tmp_path) as url:
         tree_file, roster_file = tmp_path / "agency.geojson", tmp_path / "roster.csv"
+        untouched = jingwu(["export", "org"], url)  # an export makes nothing, not even the tables
+        assert untouched.returncode == 2 and "has no jingwu tables" in untouched.stderr, untouched.stderr
         hint = jingwu(["user", "add", "li", "--role", "dispatcher", "--org", "X-1", "--password-stdin"], url,
                       "Strong-pass-2026\n")
         assert hint.returncode == 2 and "no organisation yet" in hint.stderr, hint.stderr
+        nothing = jingwu(["export", "units"], url)
+        assert nothing.returncode == 2 and "no units yet" in nothing.stderr, nothing.stderr
 
         orphan = {**AGENCY, "features": AGENCY["features"][1:]}  # no root: X-1's parent is nowhere
         tree_file.write_text(json.dumps(orphan), encoding="utf-8")
