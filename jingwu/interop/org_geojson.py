@@ -100,7 +100,7 @@ def _base(where: str, value: Any) -> GeoPoint | None:
     if value is None:
         return None
     if (not isinstance(value, list | tuple) or len(value) != 2
-            or not all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
             or not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90)):
         raise OrgFileError(f"{where}: base: [longitude, latitude] of the station house")
     return GeoPoint(lat=float(value[1]), lon=float(value[0]))

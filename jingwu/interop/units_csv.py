@@ -91,7 +91,7 @@ def _record(line: int, v: dict[str, str]) -> UnitRecord:
     if not capabilities:
         raise UnitsFileError(f"{where}: capabilities: required")
     crew = v.get("crew_size") or "2"
-    if not crew.isdigit() or not 1 <= int(crew) <= MAX_CREW:
+    if not (crew.isascii() and crew.isdigit()) or not 1 <= int(crew) <= MAX_CREW:
         raise UnitsFileError(f"{where}: crew_size: a whole number from 1 to {MAX_CREW}")
     unit_id = v.get("id") or f"U-{call_sign}"
     if len(unit_id) > MAX_ID or any(ch.isspace() for ch in unit_id):

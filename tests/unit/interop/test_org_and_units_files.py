@@ -66,6 +66,7 @@ REFUSALS = [
     (lambda d: d["features"][0].update(geometry={"type": "Polygon", "coordinates": [[
         [0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}), "feature 1 (S1): geometry: not a valid polygon (Self-intersection"),
     (lambda d: d["features"][0]["properties"].update(base=[42.5]), "feature 1 (S1): base"),
+    (lambda d: d["features"][0]["properties"].update(base=[True, False]), "feature 1 (S1): base"),
     (lambda d: d["features"][0]["properties"].update(names={"fr": "x"}), "feature 1 (S1): names"),
     (lambda d: d["features"][0]["properties"].update(parent=""), "feature 1 (S1): parent"),
 ]
@@ -131,6 +132,7 @@ HEADER = "call_sign,home_station,capabilities,crew_size,id,status,lat,lon\n"
     (HEADER + "P1,S1,patrol;swat,,,,,\n", "line 2 (P1): capabilities: unknown 'swat'"),
     (HEADER + "P1,S1,patrol,0,,,,\n", "line 2 (P1): crew_size"),
     (HEADER + "P1,S1,patrol,two,,,,\n", "line 2 (P1): crew_size"),
+    (HEADER + "P1,S1,patrol,²,,,,\n", "line 2 (P1): crew_size"),
     (HEADER + "P1,S1,patrol,,U 1,,,\n", "line 2 (P1): id"),
     (HEADER + "P1,S1,patrol,,,on_scene,,\n", "line 2 (P1): status: one of off_duty, available, out_of_service"),
     (HEADER + "P1,S1,patrol,,,,42.5,\n", "line 2 (P1): lat, lon"),
