@@ -70,8 +70,7 @@ def database_incidents(station: str | None, since: str | None, until: str | None
     engine = build_engine(get_settings().database_url)
     try:
         with read_connection(engine) as conn:
-            if station:
-                f = replace(f, stations=load_org_tree(conn).under(station, "--station"))
+            f = replace(f, stations=load_org_tree(conn).under(station, "--station"))
             return incident_records(conn, SYSTEM, f)
     except DomainError as exc:
         raise fail(f"{exc.field}: {exc.message}") from exc

@@ -105,6 +105,21 @@ def _reading(read: Callable[[Connection], T]) -> tuple[T, str]:
         engine.dispose()
 
 
+def _writing(write: Callable[[Connection], T]) -> tuple[T, str]:
+    """``write`` in one transaction on the configured database (its schema brought up to date
+    first, its audit entries sealed after), and where that database is."""
+    from jingwu.services.audit import seal_waiting
+
+    engine, where = _database()
+    try:
+        with engine.begin() as conn:
+            written = write(conn)
+        seal_waiting(engine)
+        return written, where
+    finally:
+        engine.dispose()
+
+
 @app.command("org")
 def org(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON FeatureCollection, one "
                                     "feature per org unit (docs/onboarding.md)")) -> None:
@@ -116,7 +131,6 @@ def org(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJ
 
     from jingwu.domain.errors import DomainError
     from jingwu.interop.org_geojson import OrgFileError, org_units_from_geojson
-    from jingwu.services.audit import seal_waiting
     from jingwu.services.dependencies import utc_now
     from jingwu.services.organisation import import_org_units
 
@@ -126,15 +140,10 @@ def org(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJ
         raise _refuse(f"{file}: not JSON: {exc}") from None
     except OrgFileError as exc:
         raise _refuse(f"{file}: {exc}") from None
-    engine, where = _database()
     try:
-        with engine.begin() as conn:
-            tree = import_org_units(conn, units, utc_now(), CLI_ACTOR)
-        seal_waiting(engine)
+        tree, where = _writing(lambda conn: import_org_units(conn, units, utc_now(), CLI_ACTOR))
     except DomainError as exc:
         raise _refuse(f"{file}: {exc.field}: {exc.message}") from None
-    finally:
-        engine.dispose()
     table = Table(title=f"organisation imported into {where}")
     table.add_column("level")
     table.add_column("added", justify="right")
@@ -153,7 +162,6 @@ def units(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CS
     """Add units from a roster (CSV). Checked whole, written in one transaction, audited."""
     from jingwu.domain.errors import DomainError
     from jingwu.interop.units_csv import UnitsFileError, unit_records_from_csv
-    from jingwu.services.audit import seal_waiting
     from jingwu.services.dependencies import utc_now
     from jingwu.services.organisation import load_org_tree
     from jingwu.services.units import import_units
@@ -162,15 +170,10 @@ def units(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CS
         records = unit_records_from_csv(_read(file))
     except UnitsFileError as exc:
         raise _refuse(f"{file}: {exc}") from None
-    engine, where = _database()
     try:
-        with engine.begin() as conn:
-            added = import_units(conn, load_org_tree(conn), records, utc_now(), CLI_ACTOR)
-        seal_waiting(engine)
+        added, where = _writing(lambda conn: import_units(conn, load_org_tree(conn), records, utc_now(), CLI_ACTOR))
     except DomainError as exc:  # the message names the line and the column
         raise _refuse(f"{file}: {exc.message}") from None
-    finally:
-        engine.dispose()
     table = Table(title=f"{len(added)} units imported into {where}")
     for column in ("station", "units", "crew", "available"):
         table.add_column(column, justify="left" if column == "station" else "right")

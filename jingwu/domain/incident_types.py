@@ -64,20 +64,20 @@ class IncidentTypeCatalogue:
     targets: Mapping[int, StageTargets]
     major_plans: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def get(self, code: str) -> IncidentType:
+    def get(self, code: str, field: str = "type") -> IncidentType:
         t = self.types.get(code)
         if t is None:
-            raise DomainError(f"unknown incident type {code!r}", field="type")
+            raise DomainError(f"unknown incident type {code!r}", field=field)
         return t
 
-    def known_type(self, code: str, field: str = "type") -> str:
-        """``code`` if the catalogue has it; else refused, naming the field (a filter's typo
-        must not read as "no incidents of this type")."""
-        if code not in self.types:
-            raise DomainError(f"unknown incident type {code!r}", field=field)
-        return code
+    def known_type(self, code: str | None, field: str = "type") -> str | None:
+        """A filter's type code if the catalogue has it (``None`` for no filter); else refused,
+        naming the field: a typo must not read as "no incidents of this type"."""
+        return self.get(code, field).code if code else None
 
-    def known_family(self, family: str, field: str = "family") -> str:
+    def known_family(self, family: str | None, field: str = "family") -> str | None:
+        if not family:
+            return None
         if family not in self.families():
             raise DomainError(f"unknown incident family {family!r}; one of {', '.join(sorted(self.families()))}",
                               field=field)

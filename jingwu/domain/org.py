@@ -87,10 +87,12 @@ class OrgTree:
         self._subtrees[code] = result
         return result
 
-    def under(self, code: str, field: str = "station") -> frozenset[str] | None:
+    def under(self, code: str | None, field: str = "station") -> frozenset[str] | None:
         """What a filter by org unit asks for: the unit and every unit below it, so a district
-        branch's code selects its stations' records (``None``, no limit, at a root). An unknown code
-        is refused, naming the field: a typo must not read as "nothing happened here"."""
+        branch's code selects its stations' records (``None``, no limit, at a root or with no code).
+        An unknown code is refused, naming the field: a typo must not read as "nothing happened here"."""
+        if not code:
+            return None
         unit = self.units.get(code)
         if unit is None:
             raise DomainError(f"unknown org unit {code!r}", field=field)

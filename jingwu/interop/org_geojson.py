@@ -15,7 +15,6 @@ place resolves to the station whose area holds it) and optional above them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -99,11 +98,14 @@ def _area(where: str, level: OrgLevel, geometry: Any) -> Area | None:
 def _base(where: str, value: Any) -> GeoPoint | None:
     if value is None:
         return None
-    if (not isinstance(value, list | tuple) or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-            or not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90)):
-        raise OrgFileError(f"{where}: base: [longitude, latitude] of the station house")
-    return GeoPoint(lat=float(value[1]), lon=float(value[0]))
+    refused = OrgFileError(f"{where}: base: [longitude, latitude] of the station house")
+    if not isinstance(value, list | tuple) or len(value) != 2 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise refused
+    try:
+        return GeoPoint(lat=float(value[1]), lon=float(value[0]))  # refuses NaN and out-of-range degrees
+    except ValueError:
+        raise refused from None
 
 
 def parents_first(units: Iterable[OrgUnit]) -> list[OrgUnit]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 
 from jingwu.domain.geography import GeoPoint
@@ -108,13 +107,9 @@ def _position(where: str, lat: str, lon: str) -> GeoPoint | None:
     if not lat and not lon:
         return None
     try:
-        point = GeoPoint(lat=float(lat), lon=float(lon))
+        return GeoPoint(lat=float(lat), lon=float(lon))  # refuses NaN and out-of-range degrees too
     except ValueError:
-        point = None
-    if point is None or not (math.isfinite(point.lat) and math.isfinite(point.lon)
-                             and -90 <= point.lat <= 90 and -180 <= point.lon <= 180):
-        raise UnitsFileError(f"{where}: lat, lon: both, as decimal degrees (WGS 84), or neither")
-    return point
+        raise UnitsFileError(f"{where}: lat, lon: both, as decimal degrees (WGS 84), or neither") from None
 
 
 def units_to_csv(units: list[Unit]) -> str:

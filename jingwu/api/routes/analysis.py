@@ -13,19 +13,10 @@ from fastapi.responses import JSONResponse
 
 from jingwu.api.deps import ActorDep, DepsDep
 from jingwu.services import analysis
-from jingwu.services.dependencies import Dependencies
 from jingwu.services.queries import as_utc
 from jingwu.store.unit_of_work import read_connection
 
 router = APIRouter(prefix="/api/analysis", tags=["analysis"])
-
-
-def _stations(deps: Dependencies, station: str | None) -> frozenset[str] | None:
-    return deps.org.under(station) if station else None
-
-
-def _family(deps: Dependencies, family: str | None) -> str | None:
-    return deps.catalogue.known_family(family) if family else None
 
 
 @router.get("/hotspots", response_class=JSONResponse,
@@ -43,8 +34,9 @@ def hotspots(
     """Hot and cold spots (Gi*, FDR-controlled) and kernel density; default period the last 90 days."""
     end = as_utc(until, "until") or deps.clock().astimezone(UTC)
     start = as_utc(since, "since") or end - timedelta(days=90)
-    f = analysis.AnalysisFilter(since=start, until=end, stations=_stations(deps, station), family=_family(deps, family),
-                                type_code=deps.catalogue.known_type(type_code, "type_code") if type_code else None)
+    f = analysis.AnalysisFilter(since=start, until=end, stations=deps.org.under(station),
+                                family=deps.catalogue.known_family(family),
+                                type_code=deps.catalogue.known_type(type_code, "type_code"))
     with read_connection(deps.engine) as conn:
         layer = analysis.hotspot_layer(conn, actor, f, resolution, permutations, alpha)
     return JSONResponse(layer, media_type="application/geo+json")
@@ -64,9 +56,8 @@ def forecast(
 ) -> JSONResponse:
     """Cells flagged for the coming day or week, trained on public-initiated incidents by default."""
     end = deps.clock().astimezone(UTC)
-    f = analysis.AnalysisFilter(since=end - timedelta(days=history_days), until=end, stations=_stations(deps, station),
-                                family=_family(deps, family),
-                                public_only=not all_sources)
+    f = analysis.AnalysisFilter(since=end - timedelta(days=history_days), until=end, stations=deps.org.under(station),
+                                family=deps.catalogue.known_family(family), public_only=not all_sources)
     with read_connection(deps.engine) as conn:
         layer = analysis.forecast_layer(conn, actor, f, model, period, coverage)
     return JSONResponse(layer, media_type="application/geo+json")

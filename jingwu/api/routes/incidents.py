@@ -92,8 +92,7 @@ def list_incidents(
     type is refused (422, naming it), not taken as a filter that matches nothing."""
     f = queries.IncidentFilter(
         status=[s.value for s in status] if status else None, priority=priority,
-        stations=deps.org.under(station) if station else None,
-        type_code=deps.catalogue.known_type(type) if type else None,
+        stations=deps.org.under(station), type_code=deps.catalogue.known_type(type),
         since=since, until=until, open_only=open, limit=limit, offset=offset)
     with read_connection(deps.engine) as conn:
         rows, total = queries.list_incidents(conn, actor, f)

@@ -24,9 +24,8 @@ def list_units(actor: ActorDep, deps: DepsDep,
                station: Annotated[str | None, Query(max_length=32, description=(
                    "an org unit's code: a station, or a district branch for all its stations"))] = None,
                ) -> list[UnitOut]:
-    stations = deps.org.under(station) if station else None
     with read_connection(deps.engine) as conn:
-        return [UnitOut(**u) for u in queries.list_units(conn, actor, stations)]
+        return [UnitOut(**u) for u in queries.list_units(conn, actor, deps.org.under(station))]
 
 
 @router.get("/{unit_id}", response_model=UnitDetail)

@@ -67,6 +67,7 @@ REFUSALS = [
         [0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}), "feature 1 (S1): geometry: not a valid polygon (Self-intersection"),
     (lambda d: d["features"][0]["properties"].update(base=[42.5]), "feature 1 (S1): base"),
     (lambda d: d["features"][0]["properties"].update(base=[True, False]), "feature 1 (S1): base"),
+    (lambda d: d["features"][0]["properties"].update(base=[200.0, 42.5]), "feature 1 (S1): base"),
     (lambda d: d["features"][0]["properties"].update(names={"fr": "x"}), "feature 1 (S1): names"),
     (lambda d: d["features"][0]["properties"].update(parent=""), "feature 1 (S1): parent"),
 ]
