@@ -53,7 +53,7 @@ def until(done: Callable[[], bool], timeout_s: float, every_s: float = 0.01) -> 
 
 
 def pg_base_url() -> str | None:
-    return os.environ.get(PG_ENV)
+    return os.environ.get(PG_ENV) or None  # set but empty (e.g. `VAR= make test`) means not set
 
 
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
