@@ -25,7 +25,6 @@ from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.services.dependencies import Dependencies
 from jingwu.services.request_keys import already_applied, claim
 from jingwu.store import tables as t
-from jingwu.store.direct import insert_row
 from jingwu.store.repositories import (
     available_units,
     end_assignment,
@@ -153,7 +152,7 @@ def assign_unit(deps: Dependencies, actor: Actor, cmd: AssignUnit) -> Assignment
             ))
             uow.units.save(unit)
             uow.incidents.save(inc)
-            insert_row(uow.conn, t.assignments, {
+            uow.insert(t.assignments, {
                 "incident_id": inc.id, "unit_id": unit.id, "assigned_at": now, "assigned_by": actor.username,
                 "recommended": recommended, "override_reason": reason, "eta_s": eta_s})
             uow.audit(at=now, actor=actor.username, action="incident.assign", object_type="incident",
@@ -235,6 +234,6 @@ def _set_unit_status(deps: Dependencies, actor: Actor, unit_id: str, status: Uni
         uow.units.save(unit)
         uow.audit(at=now, actor=actor.username, action="unit.status", object_type="unit", object_id=unit.id,
                   detail={"from": before, "to": status.value, "incident_id": inc.id if inc else None})
-        claim(uow.conn, actor.username, "unit-status", request_key, unit.id, now)
+        claim(uow, actor.username, "unit-status", request_key, unit.id, now)
         uow.commit()
     return unit

@@ -141,6 +141,6 @@ def file_scene_report(deps: Dependencies, actor: Actor, incident_id: str, text: 
         uow.incidents.save(inc)
         uow.audit(at=now, actor=actor.username, action="incident.report", object_type="incident",
                   object_id=inc.id, detail={"chars": len(text)})
-        claim(uow.conn, actor.username, "scene-report", request_key, inc.id, now)
+        claim(uow, actor.username, "scene-report", request_key, inc.id, now)
         uow.commit()
     return inc

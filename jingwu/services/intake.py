@@ -28,7 +28,6 @@ from jingwu.services.dependencies import Dependencies
 from jingwu.services.dispatch import recommend_for, recommend_units
 from jingwu.services.ids import new_id
 from jingwu.store import tables as t
-from jingwu.store.direct import insert_row
 from jingwu.store.repositories import available_units, incident_from_row
 
 
@@ -95,10 +94,19 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
 
     try:
         with deps.uow() as uow:
+            near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
+                                           point.lat, point.lon, rules.duplicate_radius_m,
+                                           limit=rules.duplicate_offer_limit)
+            dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
+                                       rules.duplicate_window_s)
+            # Read here, in the transaction that is open anyway; ranked after commit, so the road
+            # searches never hold the writer (SQLite) or the transaction (PostgreSQL) open.
+            units = available_units(uow.conn) if cmd.recommend else None
+            # The writes go out together at commit (one statement on PostgreSQL). A retry fails
+            # there on the key's primary key (on PostgreSQL after waiting for a concurrent first
+            # attempt to commit) and is answered with the incident the first one made.
             if cmd.idempotency_key:
-                # First, so a retry fails fast on the key's primary key (and, on PostgreSQL, waits for
-                # a concurrent first attempt to commit) and is answered with the incident it made.
-                insert_row(uow.conn, t.idempotency_keys, {
+                uow.insert(t.idempotency_keys, {
                     "key": cmd.idempotency_key, "actor": actor.username, "request_hash": cmd.request_hash,
                     "incident_id": incident_id, "created_at": now})
             inc = Incident(
@@ -110,17 +118,9 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
                 at=now, actor=actor.username, station_code=station, incident_id=inc.id, type_code=itype.code,
                 priority=priority, lat=point.lat, lon=point.lon, source=cmd.source.value,
             ))
-            near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
-                                           point.lat, point.lon, rules.duplicate_radius_m,
-                                           limit=rules.duplicate_offer_limit)
-            dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
-                                       rules.duplicate_window_s)
             uow.incidents.add(inc)
-            # Read here, in the transaction that is open anyway; ranked after commit, so the road
-            # searches never hold the writer (SQLite) or the transaction (PostgreSQL) open.
-            units = available_units(uow.conn) if cmd.recommend else None
             if cmd.caller_name or cmd.caller_phone:
-                insert_row(uow.conn, t.callers, {
+                uow.insert(t.callers, {
                     "incident_id": inc.id, "name": cmd.caller_name, "phone": cmd.caller_phone, "received_at": now})
             uow.audit(at=now, actor=actor.username, action="incident.create", object_type="incident",
                       object_id=inc.id, detail={"type": itype.code, "priority": priority, "station": station,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from jingwu.store import tables as t
-from jingwu.store.direct import insert_row
+from jingwu.store.unit_of_work import UnitOfWork
 
 
 def already_applied(conn: Connection, actor: str, purpose: str, key: str | None) -> bool:
@@ -21,9 +21,10 @@ def already_applied(conn: Connection, actor: str, purpose: str, key: str | None)
     return conn.execute(select(k.key).where(k.key == f"{purpose}:{key}", k.actor == actor)).first() is not None
 
 
-def claim(conn: Connection, actor: str, purpose: str, key: str | None, object_id: str, now: object) -> None:
-    """Record ``key`` as applied; a concurrent duplicate fails this transaction on the primary key."""
+def claim(uow: UnitOfWork, actor: str, purpose: str, key: str | None, object_id: str, now: object) -> None:
+    """Record ``key`` as applied, with the change's other writes at commit; a concurrent duplicate
+    fails that commit on the primary key."""
     if key:
-        insert_row(conn, t.idempotency_keys, {
+        uow.insert(t.idempotency_keys, {
             "key": f"{purpose}:{key}"[:200], "actor": actor, "request_hash": purpose, "incident_id": object_id,
             "created_at": now})

@@ -200,6 +200,17 @@ def _row(e: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     }, detail
 
 
+def unsealed_rows(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Entries as rows to insert unsealed, for the sealer to chain after the commit (PostgreSQL):
+    what ``append`` writes there, for a caller that writes them with other rows."""
+    rows = []
+    for e in entries:
+        row, _detail = _row(e)
+        row["prev_hash"] = row["hash"] = None
+        rows.append(row)
+    return rows
+
+
 def append(conn: Connection, entries: Iterable[Mapping[str, Any]]) -> list[int]:
     """Write entries in the caller's transaction; returns their seqs.
 

@@ -369,11 +369,11 @@ def _python_default(column: Column[Any]) -> Any:
     return None
 
 
-def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
-    """INSERT one row, with a statement compiled once per table and column set: the fast form of
-    ``conn.execute(insert(table).values(**values))`` for single-row inserts on hot paths
-    (assignments, idempotency keys, callers). Columns left out get their Python-side defaults,
-    as Core gives them; server-side ones (autoincrement keys) are left to the database."""
+def single_insert(table: Table, values: Mapping[str, Any]) -> tuple[DirectStatement, Mapping[str, Any]]:
+    """The single-row INSERT for ``values``' columns, compiled once per table and column set (the
+    fast form of ``insert(table).values(**values)``), and ``values`` with the Python-side defaults
+    Core would give the columns left out (server-side ones, autoincrement keys, are left to the
+    database)."""
     key = (table, tuple(values))
     entry = _INSERTS.get(key)
     if entry is None:
@@ -384,4 +384,4 @@ def insert_row(conn: Connection, table: Table, values: Mapping[str, Any]) -> Non
     stmt, defaults = entry
     if defaults:
         values = {**values, **{name: d.arg(None) if d.is_callable else d.arg for name, d in defaults}}
-    stmt.execute(conn, values)
+    return stmt, values

@@ -25,6 +25,7 @@ from jingwu.domain.major import ChecklistItem, MajorIncident
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement, RowMemo
+from jingwu.store.pending_inserts import PendingInserts
 
 
 def _timeline_rows(events: Iterable[Event], key: str, value: str) -> list[dict[str, Any]]:
@@ -153,11 +154,33 @@ _INCIDENT_BY_ID_LOCKED = _by_id(t.incidents, for_update=True)
 _INSERT_INCIDENT_TIMELINE = _insert(t.incident_timeline, ("incident_id", *_TIMELINE_COLUMNS))
 
 
-def _insert_rows(conn: Connection, stmt: DirectStatement, rows: list[dict[str, Any]]) -> None:
-    if len(rows) == 1:
-        stmt.execute(conn, rows[0])
-    elif rows:
-        stmt.executemany(conn, rows)
+class _AggregateRows:
+    """What the incident and unit repositories share: where their new rows and timelines go."""
+
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None) -> None:
+        """``pending``: the unit of work's held inserts, for new rows and timelines (written at
+        once without)."""
+        self.conn = conn
+        self.lock = lock
+        self.pending = pending
+        self._added: set[str] = set()
+        """Ids added here whose rows may still be held in ``pending``."""
+        self._read: dict[str, dict[str, Any]] = {}
+        """Column values of each aggregate as read or last written here (saves write the changes)."""
+
+    def _write(self, table: Table, stmt: DirectStatement, rows: list[dict[str, Any]]) -> None:
+        """Insert rows now, or hold them with the unit of work's other inserts."""
+        if self.pending is not None:
+            self.pending.add_many(table, rows)
+        elif len(rows) == 1:
+            stmt.execute(self.conn, rows[0])
+        elif rows:
+            stmt.executemany(self.conn, rows)
+
+    def _sent_if_added(self, key: str) -> None:
+        """Send the held inserts before reading or updating a row added here: it may be one of them."""
+        if key in self._added and self.pending:
+            self.pending.send(self.conn)
 
 
 def incident_row(conn: Connection, incident_id: str) -> dict[str, Any] | None:
@@ -172,22 +195,21 @@ def load_incident(conn: Connection, incident_id: str) -> Incident | None:
     return incident_from_row(row) if row is not None else None
 
 
-class IncidentRepository:
-    def __init__(self, conn: Connection, lock: bool) -> None:
-        self.conn = conn
-        self.lock = lock
+class IncidentRepository(_AggregateRows):
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None) -> None:
+        super().__init__(conn, lock, pending)
         self.seen: list[Incident] = []
-        self._read: dict[str, dict[str, Any]] = {}
-        """Column values of each incident as read or last written here (saves write the changes)."""
 
     def add(self, inc: Incident) -> None:
         values = _incident_values(inc)
-        _INSERT_INCIDENT.execute(self.conn, {"id": inc.id, "version": 0, **values})
+        self._write(t.incidents, _INSERT_INCIDENT, [{"id": inc.id, "version": 0, **values}])
+        self._added.add(inc.id)
         self._read[inc.id] = values
         self._timeline(inc)
         self.seen.append(inc)
 
     def get(self, incident_id: str, *, for_update: bool = False) -> Incident:
+        self._sent_if_added(incident_id)
         stmt = _INCIDENT_BY_ID_LOCKED if for_update and self.lock else _INCIDENT_BY_ID
         row = stmt.first(self.conn, {"id": incident_id})
         if row is None:
@@ -199,6 +221,7 @@ class IncidentRepository:
         return inc
 
     def save(self, inc: Incident) -> None:
+        self._sent_if_added(inc.id)
         values = _incident_values(inc)
         changed = _UPDATE_INCIDENT.execute(self.conn, inc.id, inc.version, values, self._read.get(inc.id))
         if changed != 1:
@@ -208,7 +231,7 @@ class IncidentRepository:
         self._timeline(inc)
 
     def _timeline(self, inc: Incident) -> None:
-        _insert_rows(self.conn, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
+        self._write(t.incident_timeline, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
                   limit: int) -> list[OpenIncident]:
@@ -410,22 +433,21 @@ def record_position(conn: Connection, unit_id: str, point: GeoPoint, at: datetim
     return _MOVE_UNIT.execute(conn, {"b_id": unit_id, "b_at": at, "lat": point.lat, "lon": point.lon}) == 1
 
 
-class UnitRepository:
-    def __init__(self, conn: Connection, lock: bool) -> None:
-        self.conn = conn
-        self.lock = lock
+class UnitRepository(_AggregateRows):
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None) -> None:
+        super().__init__(conn, lock, pending)
         self.seen: list[Unit] = []
-        self._read: dict[str, dict[str, Any]] = {}
-        """Column values of each unit as read or last written here (saves write the changes)."""
 
     def add(self, u: Unit) -> None:
         values = _unit_values(u)
-        _INSERT_UNIT.execute(self.conn, {"id": u.id, "version": 0, **values})
+        self._write(t.units, _INSERT_UNIT, [{"id": u.id, "version": 0, **values}])
+        self._added.add(u.id)
         self._read[u.id] = values
         self._timeline(u)
         self.seen.append(u)
 
     def get(self, unit_id: str, *, for_update: bool = False) -> Unit:
+        self._sent_if_added(unit_id)
         stmt = _UNIT_BY_ID_LOCKED if for_update and self.lock else _UNIT_BY_ID
         row = stmt.first(self.conn, {"id": unit_id})
         if row is None:
@@ -447,6 +469,7 @@ class UnitRepository:
         return seen
 
     def save(self, u: Unit) -> None:
+        self._sent_if_added(u.id)
         values = _unit_values(u)
         changed = _UPDATE_UNIT.execute(self.conn, u.id, u.version, values, self._read.get(u.id))
         if changed != 1:
@@ -458,7 +481,7 @@ class UnitRepository:
     def _timeline(self, u: Unit) -> None:
         # Positions are frequent and live in the unit row; the timeline keeps status changes.
         rows = [r for r in _timeline_rows(u.events, "unit_id", u.id) if r["kind"] != "UnitMoved"]
-        _insert_rows(self.conn, _INSERT_UNIT_TIMELINE, rows)
+        self._write(t.unit_timeline, _INSERT_UNIT_TIMELINE, rows)
 
 
 def major_from_row(r: Row[Any] | Any) -> MajorIncident:

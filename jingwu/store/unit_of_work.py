@@ -3,6 +3,10 @@
 On commit it writes every event the touched aggregates recorded to the outbox, and any audit
 records, in the same transaction; after the commit it wakes the outbox relay (and, on PostgreSQL,
 the audit sealer). So an event is published if and only if its change committed.
+
+Rows nothing in the transaction reads back (new aggregates, timelines, the outbox, audit entries
+on PostgreSQL, and what a use case hands to ``insert``) are held and written together just before
+the commit: on PostgreSQL in one statement (``pending_inserts``).
 """
 
 from __future__ import annotations
@@ -13,18 +17,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert
+from sqlalchemy import Connection, Engine, Table
 
 from jingwu.domain.events import Event
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
-from jingwu.store.direct import DirectStatement
 from jingwu.store.engine import checked_out, is_sqlite, writer_turn
+from jingwu.store.pending_inserts import PendingInserts
 from jingwu.store.repositories import IncidentRepository, MajorIncidentRepository, UnitRepository
-
-_OUTBOX_COLUMNS = ("stream", "kind", "station_code", "payload", "created_at")
-_INSERT_OUTBOX = DirectStatement(insert(t.outbox).values({c: bindparam(c) for c in _OUTBOX_COLUMNS}).inline())
-"""Rows are inserted in event order in one call, so ``seq`` order is event order."""
 
 
 class UnitOfWork:
@@ -62,8 +62,9 @@ class UnitOfWork:
             self._checkout.__exit__(None, None, None)
             raise
         lock = not is_sqlite(self.engine)
-        self.incidents = IncidentRepository(self.conn, lock)
-        self.units = UnitRepository(self.conn, lock)
+        self.pending = PendingInserts()
+        self.incidents = IncidentRepository(self.conn, lock, self.pending)
+        self.units = UnitRepository(self.conn, lock, self.pending)
         self.majors = MajorIncidentRepository(self.conn, lock)
         self._committed = False
 
@@ -78,6 +79,11 @@ class UnitOfWork:
                 self._checkout.__exit__(None, None, None)
             finally:
                 self._turn.__exit__(None, None, None)
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` with the commit's other writes. Reads in this transaction do not see it
+        before the commit; a constraint it breaks raises (``IntegrityError``) from ``commit``."""
+        self.pending.add(table, row)
 
     def emit(self, event: Event) -> None:
         """An event not recorded by an aggregate (a timer breach, an analysis alert)."""
@@ -103,17 +109,18 @@ class UnitOfWork:
 
     def commit(self) -> None:
         events = self.collect_events()
-        if events:
-            rows = [{"stream": e.stream, "kind": e.kind, "station_code": e.station_code, "payload": e.to_dict(),
-                     "created_at": e.at} for e in events]
-            if len(rows) == 1:
-                _INSERT_OUTBOX.execute(self.conn, rows[0])
-            else:
-                _INSERT_OUTBOX.executemany(self.conn, rows)
+        # Rows are held in event order, so ``seq`` order is event order.
+        self.pending.add_many(t.outbox, ({
+            "stream": e.stream, "kind": e.kind, "station_code": e.station_code, "payload": e.to_dict(),
+            "created_at": e.at} for e in events))
         audited = bool(self._audit)
-        if audited:
+        sealed_later = audited and audit_chain.seals_after_commit(self.conn)
+        if sealed_later:  # PostgreSQL: unsealed entries, in the same statement as the rest
+            self.pending.add_many(t.audit_log, audit_chain.unsealed_rows(self._audit))
+        self.pending.send(self.conn)
+        if audited and not sealed_later:
             audit_chain.append(self.conn, self._audit)  # last write: on SQLite it reads the chain head
-            self._audit = []
+        self._audit = []
         self._tx.commit()
         self._committed = True
         self.published = events

@@ -54,10 +54,13 @@ def test_receive_call_with_the_units_to_send(benchmark: Any, runtime: Runtime) -
     assert benchmark(one) > 0
 
 
-@pytest.mark.parametrize("two_requests", [False, True])
-def test_intake_cycle_runs_the_benchmarks_flow(two_requests: bool) -> None:
+@pytest.mark.parametrize(("two_requests", "timed"), [(False, False), (True, False), (False, True)])
+def test_intake_cycle_runs_the_benchmarks_flow(two_requests: bool, timed: bool,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     """The flow counted under callgrind (``tests/bench/intake_cycle.py``) still runs: on a fresh
-    SQLite database, every flow gets recommendations, asked at intake or after it."""
+    SQLite database, every flow gets recommendations, asked at intake or after it; timed, it says
+    what a flow cost."""
     from tests.bench.intake_cycle import flows
 
-    assert flows(3, None, two_requests) >= 3
+    assert flows(3, None, two_requests, timed) >= 3
+    assert ("per flow (ms): wall" in capsys.readouterr().out) is timed

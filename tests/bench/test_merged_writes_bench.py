@@ -1,7 +1,7 @@
 """What the intake's five INSERTs (request key, incident, its timeline, outbox, audit entry) cost
-on PostgreSQL as five statements against one data-modifying CTE: the measurement behind the next
-candidate in docs/benchmarks.md ("Where it stands"). Not the store's code: raw psycopg, so the
-figure is the round trips' alone.
+on PostgreSQL as five statements against one data-modifying CTE: the measurement behind the held
+inserts (``store/pending_inserts.py``; docs/benchmarks.md, "Merged writes"). Not the store's code:
+raw psycopg, so the figure is the round trips' alone.
 
 Run: `JINGWU_TEST_POSTGRES_URL=… .venv/bin/pytest tests/bench/test_merged_writes_bench.py
 --benchmark-enable --benchmark-group-by=func` (the medians of the two are the comparison; the

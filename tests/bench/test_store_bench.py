@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Engine
 
 from jingwu.store import audit_chain
 from jingwu.store import repositories as r
-from jingwu.store import unit_of_work as u
-from jingwu.store.direct import DirectStatement
+from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement, single_insert
 from tests.conftest import drop_pg_schema, fresh_engine
 
 AT = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
@@ -46,6 +46,10 @@ def _incident(i: int) -> dict[str, Any]:
     return {"id": f"INC-BENCH-{i}", "version": 0, **INCIDENT}
 
 
+_OUTBOX_ROW = {
+    "stream": "incident:INC-BENCH-0", "kind": "IncidentStatusChanged", "station_code": "AD-ST-07",
+    "payload": {"incident_id": "INC-BENCH-0", "old": "received", "new": "dispatched"}, "created_at": AT}
+"""What the unit of work holds for one event (sent with ``single_insert``'s statement where it is alone)."""
 KINDS: dict[str, Kind] = {
     "incident get": Kind(r._INCIDENT_BY_ID, lambda i: {"id": "INC-BENCH-0"}, True),
     "incident insert": Kind(r._INSERT_INCIDENT, lambda i: _incident(i + 1), False),
@@ -56,9 +60,7 @@ KINDS: dict[str, Kind] = {
     "incident timeline insert": Kind(r._INSERT_INCIDENT_TIMELINE, lambda i: {
         "incident_id": "INC-BENCH-0", "at": AT, "actor": "bench", "kind": "IncidentStatusChanged",
         "data": {"old": "received", "new": "dispatched", "reason": ""}}, False),
-    "outbox insert": Kind(u._INSERT_OUTBOX, lambda i: {
-        "stream": "incident:INC-BENCH-0", "kind": "IncidentStatusChanged", "station_code": "AD-ST-07",
-        "payload": {"incident_id": "INC-BENCH-0", "old": "received", "new": "dispatched"}, "created_at": AT}, False),
+    "outbox insert": Kind(single_insert(t.outbox, _OUTBOX_ROW)[0], lambda i: _OUTBOX_ROW, False),
     "audit head": Kind(audit_chain._HEAD, lambda i: {}, True),
 }
 

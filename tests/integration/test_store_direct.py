@@ -18,7 +18,7 @@ from jingwu.domain.incident import Incident, IncidentStatus, Source
 from jingwu.domain.unit import UnitStatus
 from jingwu.store import audit_chain
 from jingwu.store import tables as t
-from jingwu.store.direct import insert_row
+from jingwu.store.pending_inserts import PendingInserts
 from jingwu.store.repositories import (
     available_units,
     incident_as_row,
@@ -162,9 +162,12 @@ def test_a_save_writes_the_columns_that_changed(engine: Engine) -> None:
 
 
 def test_direct_writes_stay_in_the_unit_of_work_transaction(engine: Engine) -> None:
+    query = select(t.incidents.c.id).where(t.incidents.c.id == "INC-D-3")
     with UnitOfWork(engine) as uow:
         uow.incidents.add(_incident("INC-D-3"))
-        assert uow.conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == "INC-D-3")).scalar() == "INC-D-3"
+        assert uow.conn.execute(query).scalar() is None  # held for the commit's statement
+        assert uow.incidents.get("INC-D-3").id == "INC-D-3"  # the repository sends it before reading it
+        assert uow.conn.execute(query).scalar() == "INC-D-3"
         uow.rollback()
     with UnitOfWork(engine) as uow, pytest.raises(NotFound):
         uow.incidents.get("INC-D-3")
@@ -179,11 +182,16 @@ def test_database_and_type_errors_are_sqlalchemys(engine: Engine) -> None:
     with UnitOfWork(engine) as uow:
         uow.incidents.add(_incident("INC-D-4"))
         uow.commit()
+    # New rows are held to the commit (one statement on PostgreSQL): that is where they are refused.
     with UnitOfWork(engine) as uow, pytest.raises(exc.IntegrityError):
         uow.incidents.add(_incident("INC-D-4"))
+        uow.commit()
     naive = _incident("INC-D-5", received_at=datetime(2026, 11, 27, 5, 0))
     with UnitOfWork(engine) as uow, pytest.raises(exc.StatementError, match="naive datetime"):
         uow.incidents.add(naive)
+        uow.commit()
+    with read_connection(engine) as conn:
+        assert load_incident(conn, "INC-D-5") is None
 
 
 def test_outbox_rows_follow_event_order(engine: Engine) -> None:
@@ -305,14 +313,20 @@ def test_available_units_of_two_databases_are_kept_apart(tmp_path: Path,
         other.dispose()
 
 
-def test_insert_row_fills_python_defaults_and_keeps_the_open_assignment_index(engine: Engine) -> None:
+def _insert_now(conn: Any, table: Any, row: dict[str, Any]) -> None:
+    held = PendingInserts()
+    held.add(table, row)
+    held.send(conn)
+
+
+def test_held_inserts_fill_python_defaults_and_keep_the_open_assignment_index(engine: Engine) -> None:
     at = datetime(2026, 11, 27, 5, 0, tzinfo=CST)
     with engine.begin() as conn:
         org = conn.execute(select(t.org_units.c.code).limit(1)).scalar_one()
-        insert_row(conn, t.users, {"username": "direct.user", "password_hash": "x", "role": "dispatcher",
-                                   "org_code": org, "created_at": at})
+        _insert_now(conn, t.users, {"username": "direct.user", "password_hash": "x", "role": "dispatcher",
+                                    "org_code": org, "created_at": at})
         user = conn.execute(select(t.users).where(t.users.c.username == "direct.user")).one()
-        # Core fills Python-side defaults on insert; so does insert_row.
+        # Core fills Python-side defaults on insert; so do held inserts.
         assert (user.disabled, user.token_version, user.failed_logins, user.locked_until) == (False, 0, 0, None)
         assert user.created_at == at
     with engine.begin() as conn:
@@ -321,12 +335,12 @@ def test_insert_row_fills_python_defaults_and_keeps_the_open_assignment_index(en
     row = {"incident_id": "INC-D-6", "unit_id": UNIT, "assigned_at": at, "assigned_by": "d", "recommended": True,
            "override_reason": None, "eta_s": 61.5}
     with engine.begin() as conn:
-        insert_row(conn, t.assignments, row)
+        _insert_now(conn, t.assignments, row)
     with engine.connect() as conn:
         got = conn.execute(select(t.assignments).where(t.assignments.c.incident_id == "INC-D-6")).one()
         assert (got.recommended, got.eta_s, got.ended_at, got.assigned_at) == (True, 61.5, None, at)
     with engine.begin() as conn, pytest.raises(exc.IntegrityError):
-        insert_row(conn, t.assignments, row)  # a second open assignment of one unit
+        _insert_now(conn, t.assignments, row)  # a second open assignment of one unit
 
 
 def test_position_fix_keeps_the_newest(engine: Engine) -> None:
