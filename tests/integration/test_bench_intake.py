@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from jingwu.cli.bench_intake import measure
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.live_server import free_port
 
 
 @pytest.mark.parametrize("backend,flow", [("sqlite", "one-request"), ("sqlite", "two-requests"),
@@ -28,7 +22,7 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
         pytest.skip("set JINGWU_TEST_POSTGRES_URL")
     # A thread of its own: an earlier test in the same worker may have left an event loop running here.
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, backend, 2, 2.0, _free_port(), pg_url or "", flow=flow).result().as_dict()
+        figures = pool.submit(measure, backend, 2, 2.0, free_port(), pg_url or "", flow=flow).result().as_dict()
     # An error is a refused request or an answer without the ranked units.
     assert figures["errors"] == 0 and int(figures["incidents"]) > 0 and figures["flow"] == flow
     assert float(figures["flow_p50_ms"]) >= float(figures["create_p50_ms"]) > 0
@@ -45,6 +39,6 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
 def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
     """``--consoles``: extra WebSockets as a command centre's consoles, each sent every event."""
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, "sqlite", 2, 2.0, _free_port(), "", consoles=3).result()
+        figures = pool.submit(measure, "sqlite", 2, 2.0, free_port(), "", consoles=3).result()
     assert figures.errors == 0 and figures.created > 0 and figures.as_dict()["consoles"] == 3
     assert figures.console_events >= 3 * figures.created  # at least each incident's IncidentReceived, thrice

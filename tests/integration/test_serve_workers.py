@@ -19,19 +19,14 @@ import pytest
 
 from jingwu.cli.workers import balanced_by_kernel, check_port_free, listening_socket
 from tests.conftest import drop_pg_schema, fresh_engine, until
+from tests.integration.live_server import free_port
 from tests.integration.test_nats_bus import NATS_URL, require_nats
 
 pytestmark = pytest.mark.skipif(not balanced_by_kernel(), reason="SO_REUSEPORT balancing is Linux's")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_kernel_spreads_connections_over_the_workers_sockets() -> None:
-    port = _free_port()
+    port = free_port()
     workers = [listening_socket("127.0.0.1", port) for _ in range(2)]
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
     try:
@@ -54,7 +49,7 @@ def test_the_kernel_spreads_connections_over_the_workers_sockets() -> None:
 
 
 def test_a_port_in_use_is_refused() -> None:
-    port = _free_port()
+    port = free_port()
     check_port_free("127.0.0.1", port)
     for reuse_port in (False, True):  # a plain server, or another jingwu's workers
         with socket.socket() as other:
@@ -70,7 +65,7 @@ def test_a_port_in_use_is_refused() -> None:
 def test_the_command_refuses_a_port_in_use(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_BUS_URL": NATS_URL, "JINGWU_SECRET_KEY": "k" * 64}
     try:
         with socket.socket() as other:
@@ -114,7 +109,7 @@ def _two_workers(tmp_path: Path,
     require_nats()
     engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_BUS_URL": NATS_URL,
            "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2, "JINGWU_DATA_DIR": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
