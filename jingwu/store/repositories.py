@@ -134,24 +134,15 @@ class ChangedColumnsUpdate:
         return stmt
 
 
-def _insert(table: Table, columns: Iterable[str] | None = None) -> DirectStatement:
-    """INSERT of the given columns (all by default), without fetching the generated key back."""
-    names = list(columns) if columns is not None else [c.name for c in table.c]
-    return DirectStatement(insert(table).values({name: bindparam(name) for name in names}).inline())
-
-
 def _by_id(table: Table, *, for_update: bool = False) -> DirectStatement:
     """SELECT <every column in table order> WHERE id = :id, optionally FOR UPDATE."""
     q = select(table).where(table.c.id == bindparam("id"))
     return DirectStatement(q.with_for_update() if for_update else q)
 
 
-_TIMELINE_COLUMNS = ("at", "actor", "kind", "data")
-_INSERT_INCIDENT = _insert(t.incidents)
 _UPDATE_INCIDENT = ChangedColumnsUpdate(t.incidents)
 _INCIDENT_BY_ID = _by_id(t.incidents)
 _INCIDENT_BY_ID_LOCKED = _by_id(t.incidents, for_update=True)
-_INSERT_INCIDENT_TIMELINE = _insert(t.incident_timeline, ("incident_id", *_TIMELINE_COLUMNS))
 
 
 class _AggregateRows:
@@ -168,14 +159,12 @@ class _AggregateRows:
         self._read: dict[str, dict[str, Any]] = {}
         """Column values of each aggregate as read or last written here (saves write the changes)."""
 
-    def _write(self, table: Table, stmt: DirectStatement, rows: list[dict[str, Any]]) -> None:
-        """Insert rows now, or hold them with the unit of work's other inserts."""
-        if self.pending is not None:
-            self.pending.add_many(table, rows)
-        elif len(rows) == 1:
-            stmt.execute(self.conn, rows[0])
-        elif rows:
-            stmt.executemany(self.conn, rows)
+    def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Hold rows with the unit of work's other inserts, or, without one, write them at once."""
+        held = self.pending if self.pending is not None else PendingInserts()
+        held.add_many(table, rows)
+        if held is not self.pending:
+            held.send(self.conn)
 
     def _sent_if_added(self, key: str) -> None:
         """Send the held inserts before reading or updating a row added here: it may be one of them."""
@@ -202,7 +191,7 @@ class IncidentRepository(_AggregateRows):
 
     def add(self, inc: Incident) -> None:
         values = _incident_values(inc)
-        self._write(t.incidents, _INSERT_INCIDENT, [{"id": inc.id, "version": 0, **values}])
+        self._write(t.incidents, [{"id": inc.id, "version": 0, **values}])
         self._added.add(inc.id)
         self._read[inc.id] = values
         self._timeline(inc)
@@ -231,7 +220,7 @@ class IncidentRepository(_AggregateRows):
         self._timeline(inc)
 
     def _timeline(self, inc: Incident) -> None:
-        self._write(t.incident_timeline, _INSERT_INCIDENT_TIMELINE, _timeline_rows(inc.events, "incident_id", inc.id))
+        self._write(t.incident_timeline, _timeline_rows(inc.events, "incident_id", inc.id))
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
                   limit: int) -> list[OpenIncident]:
@@ -310,11 +299,9 @@ def _unit_values(u: Unit) -> dict[str, Any]:
     }
 
 
-_INSERT_UNIT = _insert(t.units)
 _UPDATE_UNIT = ChangedColumnsUpdate(t.units)
 _UNIT_BY_ID = _by_id(t.units)
 _UNIT_BY_ID_LOCKED = _by_id(t.units, for_update=True)
-_INSERT_UNIT_TIMELINE = _insert(t.unit_timeline, ("unit_id", *_TIMELINE_COLUMNS))
 _UNITS_WITH_STATUS = DirectStatement(
     select(*(cast(c, Text).label(c.name) if c.name == "capabilities" else c for c in t.units.c))
     .where(t.units.c.status == bindparam("status"))
@@ -440,7 +427,7 @@ class UnitRepository(_AggregateRows):
 
     def add(self, u: Unit) -> None:
         values = _unit_values(u)
-        self._write(t.units, _INSERT_UNIT, [{"id": u.id, "version": 0, **values}])
+        self._write(t.units, [{"id": u.id, "version": 0, **values}])
         self._added.add(u.id)
         self._read[u.id] = values
         self._timeline(u)
@@ -481,7 +468,7 @@ class UnitRepository(_AggregateRows):
     def _timeline(self, u: Unit) -> None:
         # Positions are frequent and live in the unit row; the timeline keeps status changes.
         rows = [r for r in _timeline_rows(u.events, "unit_id", u.id) if r["kind"] != "UnitMoved"]
-        self._write(t.unit_timeline, _INSERT_UNIT_TIMELINE, rows)
+        self._write(t.unit_timeline, rows)
 
 
 def major_from_row(r: Row[Any] | Any) -> MajorIncident:

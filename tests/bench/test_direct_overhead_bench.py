@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import Connection
 
 from jingwu.store import repositories as r
-from jingwu.store.direct import DirectStatement
+from jingwu.store import tables as t
+from jingwu.store.direct import DirectStatement, single_insert
 from tests.conftest import fresh_engine
 
 AT = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
@@ -34,13 +35,14 @@ def sqlite_conn(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         with engine.connect() as conn:
             conn.begin()
-            r._INSERT_INCIDENT.execute(conn, {
+            insert_row, row = single_insert(t.incidents, {
                 "id": INCIDENT, "version": 0, "type_code": "THEFT", "family": "property", "priority": 3,
                 "status": "received", "lat": 42.5, "lon": 1.52, "station_code": "AD-ST-07", "address": None,
                 "street": "Carrer Major", "description": "", "source": "public_call", "callers": 1,
                 "received_at": AT, "received_by": "bench", "dispatched_at": None, "en_route_at": None,
                 "arrived_at": None, "cleared_at": None, "closed_at": None, "merged_into": None,
                 "major_id": None, "active_units": ["U-1"]})
+            insert_row.execute(conn, row)
             yield conn
             conn.rollback()
     finally:

@@ -46,20 +46,23 @@ def _incident(i: int) -> dict[str, Any]:
     return {"id": f"INC-BENCH-{i}", "version": 0, **INCIDENT}
 
 
+_INSERT_INCIDENT = single_insert(t.incidents, _incident(0))[0]
+"""The statement a new incident's row is written with (held rows that go out alone, SQLite's)."""
+_TIMELINE_ROW = {"incident_id": "INC-BENCH-0", "at": AT, "actor": "bench", "kind": "IncidentStatusChanged",
+                 "data": {"old": "received", "new": "dispatched", "reason": ""}}
 _OUTBOX_ROW = {
     "stream": "incident:INC-BENCH-0", "kind": "IncidentStatusChanged", "station_code": "AD-ST-07",
     "payload": {"incident_id": "INC-BENCH-0", "old": "received", "new": "dispatched"}, "created_at": AT}
 """What the unit of work holds for one event (sent with ``single_insert``'s statement where it is alone)."""
 KINDS: dict[str, Kind] = {
     "incident get": Kind(r._INCIDENT_BY_ID, lambda i: {"id": "INC-BENCH-0"}, True),
-    "incident insert": Kind(r._INSERT_INCIDENT, lambda i: _incident(i + 1), False),
+    "incident insert": Kind(_INSERT_INCIDENT, lambda i: _incident(i + 1), False),
     "incident versioned update": Kind(
         r._UPDATE_INCIDENT.statement(r._UPDATE_INCIDENT.columns),  # every column, as an unread save sets
         lambda i: {**INCIDENT, "b_id": "INC-BENCH-0", "b_version": 0, "b_new": 0}, False),
     "unit get": Kind(r._UNIT_BY_ID, lambda i: {"id": UNIT}, True),
-    "incident timeline insert": Kind(r._INSERT_INCIDENT_TIMELINE, lambda i: {
-        "incident_id": "INC-BENCH-0", "at": AT, "actor": "bench", "kind": "IncidentStatusChanged",
-        "data": {"old": "received", "new": "dispatched", "reason": ""}}, False),
+    "incident timeline insert": Kind(single_insert(t.incident_timeline, _TIMELINE_ROW)[0], lambda i: _TIMELINE_ROW,
+                                     False),
     "outbox insert": Kind(single_insert(t.outbox, _OUTBOX_ROW)[0], lambda i: _OUTBOX_ROW, False),
     "audit head": Kind(audit_chain._HEAD, lambda i: {}, True),
 }
@@ -72,7 +75,7 @@ def bench_conn(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFa
     try:
         with engine.connect() as conn:
             conn.begin()
-            r._INSERT_INCIDENT.execute(conn, _incident(0))
+            _INSERT_INCIDENT.execute(conn, _incident(0))
             yield conn
             conn.rollback()
     finally:
