@@ -44,8 +44,9 @@ class Dependencies:
     on_commit: Callable[[], None] | None = None
     on_audit: Callable[[], None] | None = None
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, on_commit=self.on_commit, on_audit=self.on_audit)
+    def uow(self, *, single_write: bool = False) -> UnitOfWork:
+        """``single_write``: every write of the use case is a held row (``UnitOfWork``)."""
+        return UnitOfWork(self.engine, on_commit=self.on_commit, on_audit=self.on_audit, single_write=single_write)
 
     @property
     def dispatch_rules(self) -> DispatchRules:

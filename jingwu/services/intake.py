@@ -93,14 +93,16 @@ def receive_call(deps: Dependencies, actor: Actor, cmd: ReceiveCall) -> IntakeRe
     incident_id = new_id("INC", now)
 
     try:
-        with deps.uow() as uow:
+        # Every write below is a held row, sent at commit as one statement: on PostgreSQL that
+        # statement is the whole transaction, and the reads before it need none.
+        with deps.uow(single_write=True) as uow:
             near = uow.incidents.open_near(itype.family, now - timedelta(seconds=rules.duplicate_window_s),
                                            point.lat, point.lon, rules.duplicate_radius_m,
                                            limit=rules.duplicate_offer_limit)
             dups = possible_duplicates(itype.family, point, now, near, rules.duplicate_radius_m,
                                        rules.duplicate_window_s)
-            # Read here, in the transaction that is open anyway; ranked after commit, so the road
-            # searches never hold the writer (SQLite) or the transaction (PostgreSQL) open.
+            # Read here, with the duplicates (inside the writer's turn on SQLite); ranked after
+            # commit, so the road searches never hold the writer (SQLite) or a connection open.
             units = available_units(uow.conn) if cmd.recommend else None
             # The writes go out together at commit (one statement on PostgreSQL). A retry fails
             # there on the key's primary key (on PostgreSQL after waiting for a concurrent first

@@ -145,15 +145,25 @@ _INCIDENT_BY_ID = _by_id(t.incidents)
 _INCIDENT_BY_ID_LOCKED = _by_id(t.incidents, for_update=True)
 
 
+def _refuse_in_single_write(single_write: bool, what: str) -> None:
+    """A single-write unit of work (``UnitOfWork``) runs outside a transaction until its commit's
+    one statement: a write or a lock before it would not be undone with the rest."""
+    if single_write:
+        raise RuntimeError(f"{what} in a single-write unit of work: its only write is the commit's")
+
+
 class _AggregateRows:
     """What the incident and unit repositories share: where their new rows and timelines go."""
 
-    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None) -> None:
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None,
+                 single_write: bool = False) -> None:
         """``pending``: the unit of work's held inserts, for new rows and timelines (written at
-        once without)."""
+        once without). ``single_write``: the unit of work's one write is its commit's statement
+        (``UnitOfWork``), so changing a row, locking one, or sending the held rows early is refused."""
         self.conn = conn
         self.lock = lock
         self.pending = pending
+        self.single_write = single_write
         self._added: set[str] = set()
         """Ids added here whose rows may still be held in ``pending``."""
         self._read: dict[str, dict[str, Any]] = {}
@@ -169,6 +179,7 @@ class _AggregateRows:
     def _sent_if_added(self, key: str) -> None:
         """Send the held inserts before reading or updating a row added here: it may be one of them."""
         if key in self._added and self.pending:
+            _refuse_in_single_write(self.single_write, "reading back a row added")
             self.pending.send(self.conn)
 
 
@@ -185,8 +196,9 @@ def load_incident(conn: Connection, incident_id: str) -> Incident | None:
 
 
 class IncidentRepository(_AggregateRows):
-    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None) -> None:
-        super().__init__(conn, lock, pending)
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None,
+                 single_write: bool = False) -> None:
+        super().__init__(conn, lock, pending, single_write)
         self.seen: list[Incident] = []
 
     def add(self, inc: Incident) -> None:
@@ -198,6 +210,8 @@ class IncidentRepository(_AggregateRows):
         self.seen.append(inc)
 
     def get(self, incident_id: str, *, for_update: bool = False) -> Incident:
+        if for_update:
+            _refuse_in_single_write(self.single_write, "reading an incident to change it")
         self._sent_if_added(incident_id)
         stmt = _INCIDENT_BY_ID_LOCKED if for_update and self.lock else _INCIDENT_BY_ID
         row = stmt.first(self.conn, {"id": incident_id})
@@ -210,6 +224,7 @@ class IncidentRepository(_AggregateRows):
         return inc
 
     def save(self, inc: Incident) -> None:
+        _refuse_in_single_write(self.single_write, "saving an incident")
         self._sent_if_added(inc.id)
         values = _incident_values(inc)
         changed = _UPDATE_INCIDENT.execute(self.conn, inc.id, inc.version, values, self._read.get(inc.id))
@@ -421,8 +436,9 @@ def record_position(conn: Connection, unit_id: str, point: GeoPoint, at: datetim
 
 
 class UnitRepository(_AggregateRows):
-    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None) -> None:
-        super().__init__(conn, lock, pending)
+    def __init__(self, conn: Connection, lock: bool, pending: PendingInserts | None = None,
+                 single_write: bool = False) -> None:
+        super().__init__(conn, lock, pending, single_write)
         self.seen: list[Unit] = []
 
     def add(self, u: Unit) -> None:
@@ -434,6 +450,8 @@ class UnitRepository(_AggregateRows):
         self.seen.append(u)
 
     def get(self, unit_id: str, *, for_update: bool = False) -> Unit:
+        if for_update:
+            _refuse_in_single_write(self.single_write, "reading a unit to change it")
         self._sent_if_added(unit_id)
         stmt = _UNIT_BY_ID_LOCKED if for_update and self.lock else _UNIT_BY_ID
         row = stmt.first(self.conn, {"id": unit_id})
@@ -451,11 +469,13 @@ class UnitRepository(_AggregateRows):
         its first statement, so nothing can have changed it since it was read."""
         if self.lock:
             return self.get(seen.id, for_update=True)
+        _refuse_in_single_write(self.single_write, "taking a unit to change it")
         self.seen.append(seen)
         self._read[seen.id] = _unit_values(seen)
         return seen
 
     def save(self, u: Unit) -> None:
+        _refuse_in_single_write(self.single_write, "saving a unit")
         self._sent_if_added(u.id)
         values = _unit_values(u)
         changed = _UPDATE_UNIT.execute(self.conn, u.id, u.version, values, self._read.get(u.id))
@@ -498,16 +518,22 @@ def _major_values(mi: MajorIncident) -> dict[str, Any]:
 
 
 class MajorIncidentRepository:
-    def __init__(self, conn: Connection, lock: bool) -> None:
+    def __init__(self, conn: Connection, lock: bool, single_write: bool = False) -> None:
+        """``single_write``: see ``_AggregateRows``; a major incident's rows are written at once, so
+        nothing here may be written in such a unit of work."""
         self.conn = conn
         self.lock = lock
+        self.single_write = single_write
         self.seen: list[MajorIncident] = []
 
     def add(self, mi: MajorIncident) -> None:
+        _refuse_in_single_write(self.single_write, "adding a major incident")
         self.conn.execute(insert(t.major_incidents).values(id=mi.id, **_major_values(mi)))
         self.seen.append(mi)
 
     def get(self, major_id: str, *, for_update: bool = False) -> MajorIncident:
+        if for_update:
+            _refuse_in_single_write(self.single_write, "reading a major incident to change it")
         q = select(t.major_incidents).where(t.major_incidents.c.id == major_id)
         if for_update and self.lock:
             q = q.with_for_update()
@@ -519,4 +545,5 @@ class MajorIncidentRepository:
         return mi
 
     def save(self, mi: MajorIncident) -> None:
+        _refuse_in_single_write(self.single_write, "saving a major incident")
         self.conn.execute(update(t.major_incidents).where(t.major_incidents.c.id == mi.id).values(**_major_values(mi)))

@@ -7,6 +7,12 @@ the audit sealer). So an event is published if and only if its change committed.
 Rows nothing in the transaction reads back (new aggregates, timelines, the outbox, audit entries
 on PostgreSQL, and what a use case hands to ``insert``) are held and written together just before
 the commit: on PostgreSQL in one statement (``pending_inserts``).
+
+A use case whose every write is such a row (taking a call: it reads, then adds) opens its unit of
+work with ``single_write=True``. On PostgreSQL that one statement is then its whole transaction:
+the reads before it run outside any (in READ COMMITTED each statement sees its own snapshot
+either way), which spares the BEGIN and COMMIT round trips. Changing or locking a row in such a
+unit of work raises (the repositories refuse it), since nothing would undo it with the rest.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from jingwu.store.repositories import IncidentRepository, MajorIncidentRepositor
 
 class UnitOfWork:
     def __init__(self, engine: Engine, on_commit: Callable[[], None] | None = None,
-                 on_audit: Callable[[], None] | None = None) -> None:
+                 on_audit: Callable[[], None] | None = None, *, single_write: bool = False) -> None:
         """``on_commit``: after a commit that wrote events; ``on_audit``: after one that wrote
-        audit entries to be sealed (``audit_chain.seals_after_commit``)."""
+        audit entries to be sealed (``audit_chain.seals_after_commit``); ``single_write``: every
+        write is a held row (see the module's docstring)."""
         self.engine = engine
+        self.single_write = single_write
         self.on_commit = on_commit
         self.on_audit = on_audit
         self.conn: Connection
@@ -54,18 +62,21 @@ class UnitOfWork:
         self._checkout = checked_out(self.engine)
         self.conn = self._checkout.__enter__()
         try:
-            if is_sqlite(self.engine):
+            sqlite = is_sqlite(self.engine)
+            if sqlite:
                 self.conn.info["begin_mode"] = "IMMEDIATE"
+            elif self.single_write:  # the pool puts the connection back as it was when it is returned
+                self.conn.execution_options(isolation_level="AUTOCOMMIT")
             self._tx = self.conn.begin()
         except BaseException:
             self.conn.info.pop("begin_mode", None)
             self._checkout.__exit__(None, None, None)
             raise
-        lock = not is_sqlite(self.engine)
+        lock, once = not sqlite, self.single_write
         self.pending = PendingInserts()
-        self.incidents = IncidentRepository(self.conn, lock, self.pending)
-        self.units = UnitRepository(self.conn, lock, self.pending)
-        self.majors = MajorIncidentRepository(self.conn, lock)
+        self.incidents = IncidentRepository(self.conn, lock, self.pending, once)
+        self.units = UnitRepository(self.conn, lock, self.pending, once)
+        self.majors = MajorIncidentRepository(self.conn, lock, once)
         self._committed = False
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
