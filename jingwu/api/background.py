@@ -42,6 +42,8 @@ async def _near_repeats(runtime: Runtime) -> None:
 
     def on_event(message: Message) -> None:
         incident_id = message.get("incident_id")
+        if not runtime.relay.holds_lead():  # another node checks it; every node hears every event
+            return
         if incident_id and not _known_series(runtime, message):
             loop.call_soon_threadsafe(_offer, queue, str(incident_id))
 

@@ -7,9 +7,10 @@ starts no sooner than ``linger_s`` after the one before, so one claim carries th
 commit in between instead of one claim (and one wake of the relay's thread) per commit.
 
 Several nodes on one PostgreSQL database relay one at a time (``leader_lock``). A commit on a node
-that is not the leader wakes the leader through PostgreSQL (``NOTIFY``, heard by every node's
-listener thread), so its events leave at once instead of at the leader's next poll (half a second
-on average with the one-second poll: the event p50 of ``jingwu bench intake --workers 2``).
+that is not the leader tells the leader that events are waiting (``tell_leader``: a message on
+the bus, which hands it to the leader's ``wake``), so its events leave at once instead of at the
+leader's next poll (half a second on average with the one-second poll: the event p50 of
+``jingwu bench intake --workers 2``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,23 +33,30 @@ from jingwu.store.engine import is_sqlite, writer_turn
 log = logging.getLogger(__name__)
 RELAY_LOCK = 0x6A696E67_77750002
 """PostgreSQL advisory lock id held by the node that relays ("jingwu" + 2)."""
-CHANNEL = "jingwu_outbox"
-"""The PostgreSQL channel on which a node that is not the leader tells it that events are waiting."""
+Publish = Callable[[Mapping[str, Any]], None]
+PublishBatch = Callable[[Sequence[Mapping[str, Any]]], None]
 
 
 class OutboxRelay:
-    def __init__(self, engine: Engine, publish: Callable[[Mapping[str, Any]], None], *, poll_s: float = 1.0,
-                 batch: int = 500, flush: Callable[[], None] | None = None, leader_lock: bool = False,
+    def __init__(self, engine: Engine, publish: Publish, *, poll_s: float = 1.0, batch: int = 500,
+                 flush: Callable[[], None] | None = None, publish_batch: PublishBatch | None = None,
+                 leader_lock: bool = False, tell_leader: Callable[[], None] | None = None,
                  linger_s: float = 0.0) -> None:
         """``flush`` is called after each batch, before it is marked published (a broker's ack);
+        ``publish_batch``, when given, is called instead of ``publish`` and ``flush``, with the
+        whole batch (a broker hands it over and acks it in one go, instead of a hop per event).
         ``leader_lock`` makes nodes sharing a PostgreSQL database take turns, one relaying at a
-        time, so events leave in commit order (the lock is released if the node dies).
-        ``linger_s``: the least time from one batch's start to the next one's; an event waits at
-        most that much longer, and not at all when it comes after a quiet spell."""
+        time, so events leave in commit order (the lock is released if the node dies);
+        ``tell_leader`` is how a node that is not the leader wakes it after a commit (without it,
+        that node's events wait for the leader's poll). ``linger_s``: the least time from one
+        batch's start to the next one's; an event waits at most that much longer, and not at all
+        when it comes after a quiet spell."""
         self.engine = engine
         self.publish = publish
         self.flush = flush
+        self.publish_batch = publish_batch
         self.leader_lock = leader_lock and not is_sqlite(engine)
+        self.tell_leader = tell_leader if self.leader_lock else None
         self._leader: Connection | None = None
         self._conn: Connection | None = None
         """PostgreSQL without ``leader_lock``: the session the relay claims its batches on."""
@@ -60,11 +68,8 @@ class OutboxRelay:
         self._last_batch = -math.inf
         """When (monotonic) the relay thread last started a pass that published something."""
         self._wake = threading.Event()
-        self._local = threading.Event()
-        """Set by this node's commits (``notify``), as against a wake from another node."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener: threading.Thread | None = None
         self._lock_lock = threading.Lock()
         self._next_try = 0.0
         self.published_count = 0
@@ -72,26 +77,40 @@ class OutboxRelay:
         """How many times this node told the leader that events are waiting."""
 
     def notify(self) -> None:
-        """A commit on this node left events in the outbox."""
-        self._local.set()
+        """A commit on this node left events in the outbox: wake the relay, or the leader when
+        another node holds the lead (this one has tried for it and failed)."""
+        if self.tell_leader is not None and self._leader is None and self._next_try > 0:
+            try:
+                self.tell_leader()
+            except Exception:  # the leader's poll still finds the events
+                log.warning("could not wake the relaying node", exc_info=True)
+            self.leader_wakes += 1
+            return
         self._wake.set()
+
+    def wake(self) -> None:
+        """Another node committed events (its ``tell_leader``, delivered by the bus to every node):
+        the leader looks at once, the others have nothing to do."""
+        if self._leader is not None:
+            self._wake.set()
+
+    def holds_lead(self) -> bool:
+        """Whether this node relays now, as ``is_leader`` but without trying for the lock (no I/O)."""
+        return not self.leader_lock or self._leader is not None
 
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
+            self._wake.set()  # a first pass at once: try for the lead, relay what a crash left
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()
-        if self.leader_lock and self._listener is None:
-            self._listener = threading.Thread(target=self._listen, name="outbox-listen", daemon=True)
-            self._listener.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in (self._thread, self._listener):
-            if thread is not None:
-                thread.join(timeout=5)
-        self._thread = self._listener = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
         for kept in (self._leader, self._conn):
             if kept is not None:
                 kept.close()
@@ -125,12 +144,8 @@ class OutboxRelay:
             if early > 0:
                 self._stop.wait(early)  # commits meanwhile join this batch
             self._wake.clear()
-            local = self._local.is_set()
-            self._local.clear()
             try:
                 if not self.is_leader():
-                    if local:  # our events wait in the outbox: wake whoever relays
-                        self._tell_leader()
                     continue
                 started = time.monotonic()
                 relayed = self.drain_once()
@@ -141,32 +156,6 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 self._stop.wait(self.poll_s)
-
-    def _tell_leader(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-            conn.commit()
-        self.leader_wakes += 1
-
-    def _listen(self) -> None:
-        """Wake the relay whenever another node says events are waiting (``LISTEN`` on a connection
-        of its own, kept out of the pool while it listens)."""
-        while not self._stop.is_set():
-            fairy = None
-            try:
-                fairy = self.engine.raw_connection()
-                conn: Any = fairy.driver_connection
-                conn.autocommit = True
-                conn.execute(f"LISTEN {CHANNEL}")
-                while not self._stop.is_set():
-                    for _ in conn.notifies(timeout=0.5):
-                        self._wake.set()
-            except Exception:
-                log.exception("outbox listener failed; listening again")
-                self._stop.wait(self.poll_s)
-            finally:
-                if fairy is not None:
-                    fairy.invalidate()  # a listening session must not go back to the pool
 
     def drain_once(self) -> int:
         """Publish one batch of unpublished events; returns how many.
@@ -217,12 +206,18 @@ class OutboxRelay:
             rows = sorted(_CLAIM.all(conn, {"batch": self.batch, "now": datetime.now(UTC)}))
             if not rows:
                 return 0
+            messages = []
             for seq, stream, kind, station_code, payload in rows:
                 msg = dict(payload)
                 msg.update(seq=seq, kind=kind, stream=stream, station_code=station_code)
-                self.publish(msg)
-            if self.flush is not None:
-                self.flush()
+                messages.append(msg)
+            if self.publish_batch is not None:
+                self.publish_batch(messages)
+            else:
+                for msg in messages:
+                    self.publish(msg)
+                if self.flush is not None:
+                    self.flush()
         self.published_count += len(rows)
         return len(rows)
 

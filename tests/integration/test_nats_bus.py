@@ -14,9 +14,11 @@ from websockets.sync.client import connect
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import build_runtime
+from jingwu.bus.nats import SUBJECT, NatsBus
 from jingwu.config import Settings
 from jingwu.store.engine import build_engine
-from tests.conftest import PASSWORD, drop_pg_schema, fresh_engine
+from jingwu.store.outbox import OutboxRelay
+from tests.conftest import PASSWORD, drop_pg_schema, fresh_engine, until
 from tests.integration.live_server import serving
 
 NATS_URL = os.environ.get("JINGWU_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -47,19 +49,24 @@ def test_event_crosses_nodes(settings: Settings, tmp_path: Path, tmp_path_factor
     node_settings = settings.model_copy(update={"database_url": url, "bus_url": NATS_URL})
     a = build_runtime(node_settings, engine=build_engine(url), migrate=False)
     b = build_runtime(node_settings, engine=build_engine(url), migrate=False)
-    # Polls a minute apart: events committed through a, which does not relay, can only leave within
-    # the test's seconds if a wakes the leader b through PostgreSQL.
+    # Polls a minute apart: events committed through the node that does not relay can only leave
+    # within the test's seconds if it wakes the leader (a message on the bus).
     a.relay.poll_s = b.relay.poll_s = 60.0
     try:
         with serving(create_app(a, timers=False)) as base_a, serving(create_app(b, timers=False)) as base_b:
-            assert b.relay.is_leader() and not a.relay.is_leader()
-            tok = httpx.post(f"{base_b}/api/auth/token", data={"username": "dispatcher", "password": PASSWORD}).json()
+            # A relay tries for the lead as it starts: exactly one node has it.
+            assert until(lambda: a.relay.holds_lead() or b.relay.holds_lead(), timeout_s=10)
+            leader, other = (a, b) if a.relay.holds_lead() else (b, a)
+            assert not other.relay.is_leader()
+            base_leader, base_other = (base_a, base_b) if leader is a else (base_b, base_a)
+            tok = httpx.post(f"{base_leader}/api/auth/token",
+                             data={"username": "dispatcher", "password": PASSWORD}).json()
             h = {"Authorization": f"Bearer {tok['access_token']}"}
-            with connect(f"{base_b.replace('http', 'ws')}/api/events?token={tok['access_token']}") as ws:
+            with connect(f"{base_leader.replace('http', 'ws')}/api/events?token={tok['access_token']}") as ws:
                 assert json.loads(ws.recv(timeout=10))["kind"] == "hello"
                 ids = []
                 for _ in range(3):
-                    r = httpx.post(f"{base_a}/api/incidents", headers=h,
+                    r = httpx.post(f"{base_other}/api/incidents", headers=h,
                                    json={"type": "THEFT", "location": {"lat": 42.5063, "lon": 1.5218}})
                     assert r.status_code == 201, r.text
                     ids.append(r.json()["id"])
@@ -73,8 +80,64 @@ def test_event_crosses_nodes(settings: Settings, tmp_path: Path, tmp_path_factor
         seqs = [m["seq"] for m in seen if "seq" in m]
         assert seqs == sorted(set(seqs))
         assert leaders == [False, True]
-        assert a.relay.leader_wakes >= 1 and b.relay.leader_wakes == 0
+        assert other.relay.leader_wakes >= 1 and leader.relay.leader_wakes == 0
     finally:
         a.close()
         b.close()
         drop_pg_schema(url)
+
+
+def test_a_relay_batch_crosses_as_one_message_in_order() -> None:
+    """``publish_batch`` hands a batch to NATS as one message; another node's listeners get each
+    event, in order, with its fields as published (a newline in a field does not split it)."""
+    require_nats()
+    sender, receiver = NatsBus(NATS_URL), NatsBus(NATS_URL)
+    got: list[dict] = []
+    raw: list[bytes] = []
+    probe = NatsBus(NATS_URL)
+    try:
+        receiver.subscribe(lambda m: got.append(dict(m)))
+        probe._call(probe._nc.subscribe(SUBJECT, cb=_keep(raw)))
+        probe._call(probe._nc.flush())
+        batch = [{"seq": i, "kind": "Test", "station_code": "S", "note": f"line\n{i} 警"} for i in range(5)]
+        sender.publish_batch(batch)
+        assert until(lambda: len(got) == 5 and len(raw) == 1, timeout_s=5), (got, raw)
+        assert got == batch
+    finally:
+        for bus in (sender, receiver, probe):
+            bus.close()
+
+
+def test_the_leader_alone_wakes_when_told(settings: Settings, tmp_path: Path,
+                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A tell on the bus wakes the relay that holds the lead; the others have nothing to do."""
+    require_nats()
+    engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
+    try:
+        relays = [OutboxRelay(engine, lambda m: None, leader_lock=True, poll_s=60) for _ in range(2)]
+        assert relays[0].is_leader() and not relays[1].is_leader()
+        for relay in relays:
+            relay._wake.clear()
+            relay.wake()
+        assert relays[0]._wake.is_set() and not relays[1]._wake.is_set()
+        told: list[int] = []
+        bus = NatsBus(NATS_URL)
+        try:
+            bus.on_relay_told(lambda: told.append(1))
+            relays[1].tell_leader = bus.tell_relay
+            relays[1].notify()  # a commit on the node that does not lead
+            assert until(lambda: told == [1], timeout_s=5)
+            assert relays[1].leader_wakes == 1 and relays[0].leader_wakes == 0
+        finally:
+            bus.close()
+        for relay in relays:
+            relay.stop()
+    finally:
+        engine.dispose()
+        drop_pg_schema(url)
+
+
+def _keep(into: list[bytes]):  # type: ignore[no-untyped-def]
+    async def cb(msg: object) -> None:
+        into.append(msg.data)  # type: ignore[attr-defined]
+    return cb
