@@ -33,6 +33,7 @@ from sqlalchemy import text
 
 from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection
+from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
 from jingwu.store.migrate import upgrade
@@ -66,6 +67,8 @@ class Figures:
     event_ms: list[float] = field(default_factory=list)
     cpu: CpuMeter | None = None
     """CPU seconds the server, the database and the load generator spent while clients drove."""
+    per_worker: list[int] | None = None
+    """The clients' connections held by each server worker (``--workers`` > 1 on Linux)."""
 
     def per_flow_ms(self, seconds: float | None) -> float | None:
         return round(1000 * seconds / self.created, 2) if seconds is not None and self.created else None
@@ -91,6 +94,7 @@ class Figures:
             "server_cpu_ms_per_flow": self.per_flow_ms(self.cpu.server_s if self.cpu else None),
             "db_cpu_ms_per_flow": self.per_flow_ms(self.cpu.database_s if self.cpu else None),
             "client_cpu_ms_per_flow": self.per_flow_ms(self.cpu.client_s if self.cpu else None),
+            "connections_per_worker": "+".join(map(str, self.per_worker)) if self.per_worker else None,
         }
 
 
@@ -120,8 +124,34 @@ def _drop(url: str, pg_url: str) -> None:
         admin.dispose()
 
 
-async def _run_clients(base: str, clients: int, seconds: float, figures: Figures, rate: float | None = None) -> None:
+async def _spread_evenly(connections: list[Connection], server: int, port: int, even: bool,
+                         tries: int = 400) -> list[int] | None:
+    """Reconnect clients that landed on a crowded worker until no worker holds two more than
+    another (``jingwu.cli.worker_spread``); with ``even`` false, only read how they landed. None
+    where /proc cannot tell (not Linux)."""
+    for _ in range(tries):
+        try:
+            workers, owners = connection_owners(server, port, [c.local_port for c in connections])
+        except OSError:
+            return None
+        if len(owners) < len(connections):  # a connection not accepted yet
+            await asyncio.sleep(0.02)
+            continue
+        counts = spread(workers, owners)
+        if not even or len(workers) < 2 or max(counts) - min(counts) <= 1:
+            return counts
+        crowded = workers[counts.index(max(counts))]
+        moved = next(c for c in connections if owners[c.local_port] == crowded)
+        await moved.close()
+        await moved.open()
+    raise RuntimeError(f"could not spread {len(connections)} connections over the server's workers")
+
+
+async def _run_clients(base: str, clients: int, seconds: float, figures: Figures, rate: float | None = None,
+                       server: int | None = None, even: bool = True) -> None:
     """Drive the server: ``clients`` connections in a closed loop, or, with ``rate``, an open loop.
+    ``server``: the pid of a local server with several workers, to spread the connections over
+    them (``even``) and report how they lie.
 
     Open loop: flows start at Poisson arrival times whatever the server's pace, each on the next
     free connection, and latency counts from the scheduled start, so a slow server cannot hide
@@ -170,6 +200,8 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
     connections = [Connection(host, int(port), {"Authorization": f"Bearer {token}"}) for _ in range(clients)]
     for c in connections:
         await c.open()
+    if server is not None:
+        figures.per_worker = await _spread_evenly(connections, server, int(port), even)
 
     async def flow(c: Connection, rng: random.Random, t0: float) -> None:
         lat, lon = rng.choice(PLACES)
@@ -290,7 +322,7 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
             nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0],
-            routes: bool = True, consoles: int = 0) -> Figures:
+            routes: bool = True, consoles: int = 0, even: bool = True) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -313,7 +345,7 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
                 raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from None
             figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow, routes,
                               consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
-            asyncio.run(_run_clients(base, clients, seconds, figures, rate))
+            asyncio.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None, even))
             return figures
         finally:
             proc.terminate()
@@ -340,6 +372,9 @@ def intake(
     routes: bool = typer.Option(True, help="ask for the ranked units' routes too (the map's lines)"),
     consoles: int = typer.Option(0, min=0, max=200, help="command-centre consoles (WebSockets) subscribed to "
                                  "every event while the clients drive"),
+    even: bool = typer.Option(True, help="with --workers > 1, reconnect clients until each worker holds "
+                              "as many as another (±1), as many clients would; --no-even leaves them "
+                              "where the kernel's hash put them"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     if flow not in FLOWS:
@@ -350,7 +385,8 @@ def intake(
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
-            figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles)
+            figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles,
+                              even)
             results.append(figures.as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow)")
@@ -360,11 +396,11 @@ def intake(
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
              "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99",
              "server_cpu_ms_per_flow": "server CPU", "db_cpu_ms_per_flow": "db CPU",
-             "client_cpu_ms_per_flow": "load CPU"}
+             "client_cpu_ms_per_flow": "load CPU", "connections_per_worker": "per worker"}
     for head in heads.values():
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
         table.add_row(*("–" if r[c] is None else str(r[c]) for c in heads))
-    Console(width=max(console.width, 190)).print(table)
+    Console(width=max(console.width, 210)).print(table)
     if json_out:
         json_out.write_text(json.dumps({"results": results}, indent=2))

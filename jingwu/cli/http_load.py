@@ -42,6 +42,12 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         return self
 
+    @property
+    def local_port(self) -> int:
+        """The port this side of the open connection has (which the server sees it by)."""
+        assert self.writer is not None
+        return int(self.writer.get_extra_info("sockname")[1])
+
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

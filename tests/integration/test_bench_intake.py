@@ -3,15 +3,22 @@ on SQLite and (when configured) PostgreSQL, with its figures and CPU accounting.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import multiprocessing
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jingwu.cli.bench_intake import measure
+from jingwu.cli.bench_intake import _spread_evenly, measure
+from jingwu.cli.http_load import Connection
+from jingwu.cli.worker_spread import connection_owners, spread
 from tests.integration.live_server import free_port
+from tests.integration.test_nats_bus import NATS_URL, require_nats
 
 
 @pytest.mark.parametrize("backend,flow", [("sqlite", "one-request"), ("sqlite", "two-requests"),
@@ -42,3 +49,86 @@ def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
         figures = pool.submit(measure, "sqlite", 2, 2.0, free_port(), "", consoles=3).result()
     assert figures.errors == 0 and figures.created > 0 and figures.as_dict()["consoles"] == 3
     assert figures.console_events >= 3 * figures.created  # at least each incident's IncidentReceived, thrice
+
+
+def test_with_two_workers_the_clients_are_spread_evenly_over_them() -> None:
+    """``--workers 2``: the benchmark reports how its clients lie over the workers, evenly."""
+    pg_url = os.environ.get("JINGWU_TEST_POSTGRES_URL")
+    if not pg_url:
+        pytest.skip("set JINGWU_TEST_POSTGRES_URL")
+    require_nats()
+    with ThreadPoolExecutor(1) as pool:
+        figures = pool.submit(measure, "postgresql", 7, 1.0, free_port(), pg_url, workers=2,
+                              nats_url=NATS_URL).result()
+    assert figures.errors == 0 and figures.created > 0
+    assert figures.per_worker is not None and sorted(figures.per_worker) == [3, 4]
+    assert figures.as_dict()["connections_per_worker"] in ("3+4", "4+3")
+
+
+def _hold_connections(port: int, ready: Any) -> None:
+    """A stand-in worker: its own SO_REUSEPORT socket on ``port``, accepting and holding."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        ready.set()
+        held = []
+        while True:
+            held.append(sock.accept()[0])
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_clients_all_on_one_worker_are_moved_until_even() -> None:
+    """Eight connections that all landed on one of two workers end four and four."""
+    port = free_port()
+    ctx = multiprocessing.get_context("fork")
+    readies = [ctx.Event() for _ in range(2)]
+    workers = [ctx.Process(target=_hold_connections, args=(port, r), daemon=True) for r in readies]
+    for w in workers:
+        w.start()
+    try:
+        assert all(r.wait(10) for r in readies)
+
+        async def run() -> list[int] | None:
+            opened = []
+            for _ in range(60):  # keep eight that the hash put on the first worker
+                c = await Connection("127.0.0.1", port, {}).open()
+                opened.append(c)
+                for _ in range(100):
+                    _, owners = connection_owners(os.getpid(), port, [c.local_port])
+                    if owners:
+                        break
+                    await asyncio.sleep(0.01)
+            _, owners = connection_owners(os.getpid(), port, [c.local_port for c in opened])
+            first = workers[0].pid
+            crowd = [c for c in opened if owners.get(c.local_port) == first][:8]
+            for c in opened:
+                if c not in crowd:
+                    await c.close()
+            assert len(crowd) == 8
+            return await _spread_evenly(crowd, os.getpid(), port, even=True)
+
+        assert asyncio.run(run()) == [4, 4]
+    finally:
+        for w in workers:
+            w.terminate()
+            w.join(5)
+
+
+def test_connection_owners_finds_the_process_that_accepted_each_connection() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        accepted = [listener.accept()[0] for _ in clients]
+        try:
+            late = socket.create_connection(("127.0.0.1", port))  # in the queue, not accepted yet
+            ports = [c.getsockname()[1] for c in clients]
+            workers, owners = connection_owners(os.getpid(), port, [*ports, late.getsockname()[1]])
+            assert workers == [os.getpid()]
+            assert owners == dict.fromkeys(ports, os.getpid())
+            assert spread(workers, owners) == [3]
+        finally:
+            for s in clients + accepted + [late]:
+                s.close()
