@@ -3,9 +3,9 @@
 The node that relays the outbox publishes committed events to NATS, a relay batch in one message
 on ``jingwu.events`` (one event's JSON a line, in commit order); every node subscribes and hands
 each event to its own listeners (the WebSocket fan-out), so a dashboard connected to node B sees a
-change committed through node A. A message per batch rather than per event: every node parses
-every message, and at a few hundred calls a second NATS's per-message work on the three
-processes was ~0.4 ms of CPU a call (docs/benchmarks.md).
+change committed through node A. A message per batch rather than per event, since every node
+handles every message: the relay's batch is one publish, one hop to this adapter's thread and one
+message for each node to take in, however many events it carries (docs/benchmarks.md).
 Only one node relays at a time (see ``OutboxRelay(leader_lock=True)``), which keeps commit order;
 a node that commits while another relays tells it so on ``jingwu.outbox.waiting`` (``tell_relay``).
 

@@ -128,13 +128,17 @@ async def _spread_evenly(connections: list[Connection], server: int, port: int, 
                          tries: int = 400) -> list[int] | None:
     """Reconnect clients that landed on a crowded worker until no worker holds two more than
     another (``jingwu.cli.worker_spread``); with ``even`` false, only read how they landed. None
-    where /proc cannot tell (not Linux)."""
+    where /proc cannot tell (not Linux, or connections it cannot place within two seconds)."""
+    unplaced = 0
     for _ in range(tries):
         try:
             workers, owners = connection_owners(server, port, [c.local_port for c in connections])
         except OSError:
             return None
         if len(owners) < len(connections):  # a connection not accepted yet
+            unplaced += 1
+            if unplaced > 100:
+                return None
             await asyncio.sleep(0.02)
             continue
         counts = spread(workers, owners)
