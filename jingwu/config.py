@@ -41,10 +41,11 @@ class Settings(BaseSettings):
     checkin_interval_s: int = 900
     # Requests
     max_body_bytes: int = 64 * 1024
-    api_operation_threads: int | None = Field(default=None, ge=1, le=64)
+    api_operation_threads: int | None = Field(default=None, ge=0, le=64)
     """Threads that run the command centre's short requests (intake, recommendations, assignment,
-    status and position): few threads contend less for the GIL (docs/architecture.md, "Lanes").
-    None: ``operation_threads()`` picks by where the database is."""
+    status and position): few threads contend less for the GIL (docs/architecture.md, "Lanes");
+    0 runs them on the event loop itself, one at a time. None: ``operation_threads()`` picks by
+    where the database is."""
     # Road network: an OSM extract (.osm.pbf/.osm/.osm.gz) or OSMnx GraphML; None = shipped Andorra.
     road_network: Path | None = None
     roads_enabled: bool = True
@@ -77,15 +78,18 @@ class Settings(BaseSettings):
     """Attribution shown with the tiles of ``tile_url`` (a deployment's own tile server)."""
 
     def operation_threads(self) -> int:
-        """``api_operation_threads``, or by default 1 for a database on this machine (SQLite, or
-        PostgreSQL on a socket or a loopback address): its round trips are short, and a second
-        thread only passed the GIL back and forth (−10 % CPU a flow with one: docs/benchmarks.md,
-        tenth pass). Across a network, 2, so one request's round trips overlap another's Python."""
+        """``api_operation_threads``, or by default where the database is. PostgreSQL on this
+        machine (a socket or a loopback address): 0, the requests run on the event loop, since its
+        round trips take tens of microseconds and handing each request to a thread and back cost
+        more (docs/benchmarks.md, "The operations lane on the event loop"). SQLite: 1, since a
+        write may wait for the writer's turn that the outbox relay holds. Across a network: 2, so
+        one request's round trips overlap another's Python."""
         if self.api_operation_threads is not None:
             return self.api_operation_threads
         url = make_url(self.database_url)
-        local = url.get_backend_name() == "sqlite" or (url.host or "localhost") in LOOPBACK_HOSTS
-        return 1 if local else 2
+        if url.get_backend_name() == "sqlite":
+            return 1
+        return 0 if (url.host or "localhost") in LOOPBACK_HOSTS else 2
 
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

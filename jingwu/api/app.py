@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from jingwu import __version__
 from jingwu.api.background import background_jobs
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
-from jingwu.api.lanes import operations_limiter
+from jingwu.api.lanes import size_operations_lane
 from jingwu.api.routes import analysis, audit, auth, events, geocode, incidents, majors, pages, reference, units
 from jingwu.api.routes import map as map_routes
 from jingwu.api.runtime import Runtime, build_runtime
@@ -41,7 +41,7 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         # ~1 ms here (20,000 survivors), well inside the latency targets.
         thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], thresholds[2])
-        operations_limiter().total_tokens = runtime.settings.operation_threads()
+        size_operations_lane(runtime.settings.operation_threads())
         runtime.relay.start()
         if runtime.sealer is not None:
             runtime.sealer.start()

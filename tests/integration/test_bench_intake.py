@@ -106,7 +106,7 @@ def test_clients_all_on_one_worker_are_moved_until_even() -> None:
                 if c not in crowd:
                     await c.close()
             assert len(crowd) == 8
-            return await _spread_evenly(crowd, os.getpid(), port, even=True)
+            return await _spread_evenly(crowd, os.getpid(), port, even=True, expected_workers=2)
 
         with ThreadPoolExecutor(1) as pool:  # a loop of its own, as above
             assert pool.submit(lambda: asyncio.run(run())).result() == [4, 4]

@@ -34,8 +34,12 @@ def token(base: str, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+@pytest.mark.parametrize("lane_threads", [8, 0])
 @pytest.mark.parametrize("contenders", [8])
-def test_two_dispatchers_race_for_one_unit(runtime: Runtime, contenders: int) -> None:
+def test_two_dispatchers_race_for_one_unit(runtime: Runtime, contenders: int, lane_threads: int) -> None:
+    """Eight dispatchers assign one unit at once: in a lane of eight threads their transactions
+    overlap in the database; with none, the requests take turns on the event loop."""
+    runtime.settings.api_operation_threads = lane_threads
     with serving(create_app(runtime, timers=False)) as base:
         h = token(base, "dispatcher")
         incidents = [
@@ -62,7 +66,9 @@ def test_two_dispatchers_race_for_one_unit(runtime: Runtime, contenders: int) ->
     assert open_assignments == 1 and dispatched == 1
 
 
-def test_concurrent_retries_create_one_incident(runtime: Runtime) -> None:
+@pytest.mark.parametrize("lane_threads", [6, 0])
+def test_concurrent_retries_create_one_incident(runtime: Runtime, lane_threads: int) -> None:
+    runtime.settings.api_operation_threads = lane_threads
     with serving(create_app(runtime, timers=False)) as base:
         h = {**token(base, "calltaker"), "Idempotency-Key": "retry-storm"}
         barrier = threading.Barrier(6)

@@ -15,7 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from jingwu.api.app import YOUNG_GC_THRESHOLD, create_app
-from jingwu.api.lanes import _LANES, operations_lane, operations_limiter
+from jingwu.api.lanes import _LANES, operations_lane, operations_limiter, size_operations_lane
 from jingwu.api.runtime import Runtime
 from tests.integration.live_server import serving
 
@@ -77,3 +77,42 @@ def test_the_server_sizes_the_lane_and_the_young_generation(runtime: Runtime) ->
         assert 3 in [lane.total_tokens for lane in _LANES.values()]  # the server's loop's lane
         assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *thresholds[1:])
     assert gc.get_threshold() == thresholds  # given back when the server stops
+
+
+@asynccontextmanager
+async def no_lane_threads(_app: FastAPI) -> AsyncIterator[None]:
+    size_operations_lane(0)
+    yield
+
+
+def test_a_lane_without_threads_runs_its_routes_on_the_event_loop() -> None:
+    """0 threads: each request's route runs on the loop's own thread, one at a time, and keeps
+    its parameters and validation; the shared pool still runs the rest."""
+    app = FastAPI(lifespan=no_lane_threads)
+    lane, ran_on, loop_thread = Busy(), set(), set()
+
+    @app.get("/loop")
+    async def on_loop() -> dict[str, int]:
+        loop_thread.add(threading.get_ident())
+        return {}
+
+    @app.get("/lane/{n}")
+    @operations_lane
+    def in_lane(n: int) -> dict[str, int]:
+        ran_on.add(threading.get_ident())
+        lane.run(0.05)
+        return {"n": n}
+
+    @app.get("/pool")
+    def in_pool() -> dict[str, int]:
+        return {"thread": threading.get_ident()}
+
+    with serving(app) as base, ThreadPoolExecutor(6) as ex:
+        httpx.get(f"{base}/loop", timeout=30)
+        answers = list(ex.map(lambda n: httpx.get(f"{base}/lane/{n}", timeout=30), range(6)))
+        pooled = httpx.get(f"{base}/pool", timeout=30).json()["thread"]
+        bad = httpx.get(f"{base}/lane/six", timeout=30)
+    assert [a.json() for a in answers] == [{"n": n} for n in range(6)]
+    assert ran_on == loop_thread and lane.most == 1
+    assert pooled not in loop_thread
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "n"]
