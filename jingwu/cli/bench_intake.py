@@ -134,7 +134,8 @@ async def _spread_evenly(connections: list[Connection], server: int, port: int, 
     or connections it cannot place within two seconds)."""
     unplaced = 0
     started = time.monotonic()
-    for _ in range(tries):
+    moves = 0
+    while moves < tries:
         try:
             workers, owners = connection_owners(server, port, [c.local_port for c in connections])
         except OSError:
@@ -155,6 +156,7 @@ async def _spread_evenly(connections: list[Connection], server: int, port: int, 
         moved = next(c for c in connections if owners[c.local_port] == crowded)
         await moved.close()
         await moved.open()
+        moves += 1
     raise RuntimeError(f"could not spread {len(connections)} connections over the server's workers")
 
 
