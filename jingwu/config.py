@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     """How often the server looks for surges (daily counts per station area × family)."""
     # Message bus: "memory" (in-process) or a nats:// URL
     bus_url: str = "memory"
+    bus_subject: str = Field(default="jingwu", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    """The NATS subjects' prefix: every node of a deployment shares it, and deployments (or test
+    runs) sharing one NATS server each need their own, or each hears the other's events."""
     outbox_linger_ms: float = Field(default=10.0, ge=0, le=1000)
     """Under load the outbox relay starts a batch at most once per this many ms, so one claim
     carries several commits' events (at ~200 intakes/s its thread's CPU halved: docs/benchmarks.md).

@@ -1,13 +1,15 @@
 """The NATS event bus, for several jingwu nodes sharing one PostgreSQL database.
 
 The node that relays the outbox publishes committed events to NATS, a relay batch in one message
-on ``jingwu.events`` (one event's JSON a line, in commit order); every node subscribes and hands
-each event to its own listeners (the WebSocket fan-out), so a dashboard connected to node B sees a
-change committed through node A. A message per batch rather than per event, since every node
-handles every message: the relay's batch is one publish, one hop to this adapter's thread and one
-message for each node to take in, however many events it carries (docs/benchmarks.md).
-Only one node relays at a time (see ``OutboxRelay(leader_lock=True)``), which keeps commit order;
-a node that commits while another relays tells it so on ``jingwu.outbox.waiting`` (``tell_relay``).
+on ``<subject>.events`` (one event's JSON a line, in commit order). ``subject`` is the
+deployment's (``jingwu`` by default), so that deployments sharing a NATS server do not hear each
+other. Every node subscribes and hands each event to its own listeners (the WebSocket fan-out),
+so a dashboard connected to node B sees a change committed through node A. A message per batch
+rather than per event, since every node handles every message: the relay's batch is one publish,
+one hop to this adapter's thread and one message for each node to take in, however many events
+it carries (docs/benchmarks.md). Only one node relays at a time (see
+``OutboxRelay(leader_lock=True)``), which keeps commit order; a node that commits while another
+relays tells it so on ``<subject>.outbox.waiting`` (``tell_relay``).
 
 nats-py is asyncio; this adapter runs its own event loop on a daemon thread so the rest of jingwu,
 which publishes from the relay thread, stays synchronous.
@@ -28,9 +30,8 @@ from nats.aio.client import Client
 from jingwu.bus.memory import Filter, InProcessBus, Listener, Message
 
 log = logging.getLogger(__name__)
-SUBJECT = "jingwu.events"
-WAITING = "jingwu.outbox.waiting"
-"""Events wait in the outbox: said by a node that does not relay, heard by the one that does."""
+SUBJECT = "jingwu"
+"""The default subject prefix of a deployment's messages (``Settings.bus_subject``)."""
 
 
 def encode_batch(messages: Sequence[Message], limit: int = 1 << 20) -> list[bytes]:
@@ -58,8 +59,11 @@ def decode_batch(data: bytes) -> list[Message]:
 class NatsBus:
     """Publishes to NATS; delivers what NATS sends to local listeners (filters as InProcessBus)."""
 
-    def __init__(self, url: str, *, connect_timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, subject: str = SUBJECT, connect_timeout_s: float = 5.0) -> None:
         self.url = url
+        self.events_subject = f"{subject}.events"
+        self.waiting_subject = f"{subject}.outbox.waiting"
+        """Events wait in the outbox: said by a node that does not relay, heard by the one that does."""
         self.local = InProcessBus()
         self._told: Callable[[], None] | None = None
         self._loop = asyncio.new_event_loop()
@@ -86,8 +90,8 @@ class NatsBus:
             if self._told is not None:
                 self._told()
 
-        await nc.subscribe(SUBJECT, cb=on_message)
-        await nc.subscribe(WAITING, cb=on_waiting)
+        await nc.subscribe(self.events_subject, cb=on_message)
+        await nc.subscribe(self.waiting_subject, cb=on_waiting)
         await nc.flush()
         return nc
 
@@ -97,7 +101,7 @@ class NatsBus:
     def publish(self, message: Message) -> None:
         """Publish one event (sent, not awaited: ``flush`` waits for it)."""
         for data in encode_batch([message], self._nc.max_payload):
-            self._loop.call_soon_threadsafe(self._publish_soon, SUBJECT, data)
+            self._loop.call_soon_threadsafe(self._publish_soon, self.events_subject, data)
 
     def _publish_soon(self, subject: str, data: bytes) -> None:
         self._loop.create_task(self._nc.publish(subject, data))
@@ -110,12 +114,12 @@ class NatsBus:
 
     async def _publish_and_flush(self, sent: list[bytes], timeout: float) -> None:
         for data in sent:
-            await self._nc.publish(SUBJECT, data)
+            await self._nc.publish(self.events_subject, data)
         await self._nc.flush(timeout=int(max(1, timeout)))
 
     def tell_relay(self) -> None:
         """Tell the node that relays that events wait in the outbox (sent, not awaited)."""
-        self._loop.call_soon_threadsafe(self._publish_soon, WAITING, b"")
+        self._loop.call_soon_threadsafe(self._publish_soon, self.waiting_subject, b"")
 
     def on_relay_told(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the bus's thread) whenever a node says events wait in the outbox."""

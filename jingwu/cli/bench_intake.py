@@ -342,6 +342,7 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
                "JINGWU_DATA_DIR": tmp}
         if workers > 1:
             env["JINGWU_BUS_URL"] = nats_url
+            env["JINGWU_BUS_SUBJECT"] = f"jingwu-bench-{uuid.uuid4().hex[:8]}"  # this run's nodes only
         # The server's log goes to a file: a pipe nobody reads fills up and then stops the server
         # at its next log line (a background loop logging a failure each tick did, mid-run).
         log_path = Path(tmp) / "server.log"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,7 @@ from websockets.sync.client import connect
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import build_runtime
-from jingwu.bus.nats import SUBJECT, NatsBus
+from jingwu.bus.nats import NatsBus
 from jingwu.config import Settings
 from jingwu.store.engine import build_engine
 from jingwu.store.outbox import OutboxRelay
@@ -42,11 +44,40 @@ def require_nats() -> None:
         pytest.skip(f"NATS is not reachable at {NATS_URL}")
 
 
+def own_subject() -> str:
+    """A subject prefix of this test's own: tests on other workers share the NATS server."""
+    return f"jingwu-test-{uuid.uuid4().hex[:8]}"
+
+
+def test_deployments_sharing_a_nats_server_do_not_hear_each_other() -> None:
+    require_nats()
+    ours, theirs = own_subject(), own_subject()
+    sender, same, other = NatsBus(NATS_URL, subject=ours), NatsBus(NATS_URL, subject=ours), \
+        NatsBus(NATS_URL, subject=theirs)
+    heard_same: list[dict] = []
+    heard_other: list[dict] = []
+    told_other: list[int] = []
+    try:
+        same.subscribe(lambda m: heard_same.append(dict(m)))
+        other.subscribe(lambda m: heard_other.append(dict(m)))
+        other.on_relay_told(lambda: told_other.append(1))
+        sender.publish_batch([{"seq": 1, "kind": "Test"}])
+        sender.tell_relay()
+        assert until(lambda: heard_same == [{"seq": 1, "kind": "Test"}], timeout_s=5)
+        other.flush()
+        time.sleep(0.2)
+        assert heard_other == [] and told_other == []
+    finally:
+        for bus in (sender, same, other):
+            bus.close()
+
+
 def test_event_crosses_nodes(settings: Settings, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     require_nats()
     engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
     engine.dispose()
-    node_settings = settings.model_copy(update={"database_url": url, "bus_url": NATS_URL})
+    node_settings = settings.model_copy(update={"database_url": url, "bus_url": NATS_URL,
+                                                "bus_subject": own_subject()})
     a = build_runtime(node_settings, engine=build_engine(url), migrate=False)
     b = build_runtime(node_settings, engine=build_engine(url), migrate=False)
     # Polls a minute apart: events committed through the node that does not relay can only leave
@@ -91,13 +122,13 @@ def test_a_relay_batch_crosses_as_one_message_in_order() -> None:
     """``publish_batch`` hands a batch to NATS as one message; another node's listeners get each
     event, in order, with its fields as published (a newline in a field does not split it)."""
     require_nats()
-    sender, receiver = NatsBus(NATS_URL), NatsBus(NATS_URL)
+    subject = own_subject()
+    sender, receiver, probe = (NatsBus(NATS_URL, subject=subject) for _ in range(3))
     got: list[dict] = []
     raw: list[bytes] = []
-    probe = NatsBus(NATS_URL)
     try:
         receiver.subscribe(lambda m: got.append(dict(m)))
-        probe._call(probe._nc.subscribe(SUBJECT, cb=_keep(raw)))
+        probe._call(probe._nc.subscribe(probe.events_subject, cb=_keep(raw)))
         probe._call(probe._nc.flush())
         batch = [{"seq": i, "kind": "Test", "station_code": "S", "note": f"line\n{i} 警"} for i in range(5)]
         sender.publish_batch(batch)
@@ -121,7 +152,7 @@ def test_the_leader_alone_wakes_when_told(settings: Settings, tmp_path: Path,
             relay.wake()
         assert relays[0]._wake.is_set() and not relays[1]._wake.is_set()
         told: list[int] = []
-        bus = NatsBus(NATS_URL)
+        bus = NatsBus(NATS_URL, subject=own_subject())
         try:
             bus.on_relay_told(lambda: told.append(1))
             relays[1].tell_leader = bus.tell_relay

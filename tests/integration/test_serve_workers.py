@@ -111,6 +111,7 @@ def _two_workers(tmp_path: Path,
     engine.dispose()
     port = free_port()
     env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_BUS_URL": NATS_URL,
+           "JINGWU_BUS_SUBJECT": f"jingwu-test-{uuid.uuid4().hex[:8]}",  # tests on other workers share NATS
            "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2, "JINGWU_DATA_DIR": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "jingwu", "serve", "--port", str(port), "--workers", "2"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

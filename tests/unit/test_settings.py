@@ -35,3 +35,11 @@ def test_possible_duplicates_offered_are_bounded() -> None:
     assert Settings().duplicate_offer_limit == 10
     with pytest.raises(ValueError, match="duplicate_offer_limit"):
         Settings(duplicate_offer_limit=0)
+
+
+def test_the_bus_subject_is_a_nats_subject_prefix() -> None:
+    assert Settings().bus_subject == "jingwu"
+    assert Settings(bus_subject="jingwu.andorra-2").bus_subject == "jingwu.andorra-2"
+    for bad in ("", "jingwu.>", "a b", "jingwu.*", "jingwu."):
+        with pytest.raises(ValueError, match="bus_subject"):
+            Settings(bus_subject=bad)
