@@ -44,18 +44,22 @@ def _all_stats() -> dict[int, tuple[str, int, float]]:
     return out
 
 
-def tree_cpu_s(root: int, stats: dict[int, tuple[str, int, float]]) -> float:
-    """CPU seconds of ``root`` and every live process below it (uvicorn's worker processes)."""
+def process_tree(root: int, stats: dict[int, tuple[str, int, float]] | None = None) -> list[int]:
+    """``root`` and every live process below it (``stats``: ``_all_stats()``, read now if not given)."""
     children: dict[int, list[int]] = {}
-    for pid, (_name, ppid, _cpu) in stats.items():
+    for pid, (_name, ppid, _cpu) in (stats if stats is not None else _all_stats()).items():
         children.setdefault(ppid, []).append(pid)
-    total, todo = 0.0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
-        if pid in stats:
-            total += stats[pid][2]
+        found.append(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return found
+
+
+def tree_cpu_s(root: int, stats: dict[int, tuple[str, int, float]]) -> float:
+    """CPU seconds of ``root`` and every live process below it (uvicorn's worker processes)."""
+    return sum(stats[pid][2] for pid in process_tree(root, stats) if pid in stats)
 
 
 def named_cpu_s(name: str, stats: dict[int, tuple[str, int, float]]) -> float:

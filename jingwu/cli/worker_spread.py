@@ -14,27 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from jingwu.cli.cpu_meter import process_tree
+
 _PROC = Path("/proc")
 _ESTABLISHED, _LISTEN = "01", "0A"
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(raw[raw.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
 
 
 def _socket_inodes(pid: int) -> set[int]:
@@ -76,7 +59,7 @@ def connection_owners(server: int, port: int, client_ports: list[int]) -> tuple[
     listening, by_client = _tcp_sockets(port)
     workers: list[int] = []
     owner_of_inode: dict[int, int] = {}
-    for pid in _descendants(server):
+    for pid in process_tree(server):
         inodes = _socket_inodes(pid)
         if inodes & listening:
             workers.append(pid)
