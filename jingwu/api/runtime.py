@@ -83,8 +83,8 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, migrate: 
     if settings.bus_url.startswith("nats://"):
         nats_bus = NatsBus(settings.bus_url, subject=settings.bus_subject)
         bus = nats_bus
-        relay = OutboxRelay(engine, bus.publish, flush=nats_bus.flush, publish_batch=nats_bus.publish_batch,
-                            leader_lock=True, tell_leader=nats_bus.tell_relay, linger_s=linger_s)
+        relay = OutboxRelay(engine, bus.publish, publish_batch=nats_bus.publish_batch, leader_lock=True,
+                            tell_leader=nats_bus.tell_relay, linger_s=linger_s)
         nats_bus.on_relay_told(relay.wake)
     else:
         bus = InProcessBus()
