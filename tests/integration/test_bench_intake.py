@@ -17,6 +17,7 @@ import pytest
 from jingwu.cli.bench_intake import _spread_evenly, measure
 from jingwu.cli.http_load import Connection
 from jingwu.cli.worker_spread import connection_owners, spread
+from jingwu.cli.workers import listening_socket
 from tests.integration.live_server import free_port
 from tests.integration.test_nats_bus import NATS_URL, require_nats
 
@@ -66,11 +67,9 @@ def test_with_two_workers_the_clients_are_spread_evenly_over_them() -> None:
 
 
 def _hold_connections(port: int, ready: Any) -> None:
-    """A stand-in worker: its own SO_REUSEPORT socket on ``port``, accepting and holding."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
+    """A stand-in worker: its own SO_REUSEPORT socket on ``port``, as a server's worker binds it,
+    accepting and holding."""
+    with listening_socket("127.0.0.1", port) as sock:
         ready.set()
         held = []
         while True:
