@@ -168,6 +168,44 @@ def test_the_leader_alone_wakes_when_told(settings: Settings, tmp_path: Path,
         drop_pg_schema(url)
 
 
+def test_a_node_that_does_not_lead_tells_at_most_once_per_linger_and_never_leaves_a_commit_untold(
+        settings: Settings, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Commits that come within the linger of the last tell are covered by one tell the relay
+    thread sends when the linger is up, after every one of them; after a quiet spell a commit
+    tells at once."""
+    engine, url = fresh_engine("postgresql", tmp_path, tmp_path_factory)
+    linger_s = 0.2
+    try:
+        leader = OutboxRelay(engine, lambda m: None, leader_lock=True, poll_s=60)
+        assert leader.is_leader()
+        tells: list[float] = []
+        other = OutboxRelay(engine, lambda m: None, leader_lock=True, poll_s=60, linger_s=linger_s,
+                            tell_leader=lambda: tells.append(time.monotonic()))
+        other.start()
+        try:
+            assert until(lambda: other._next_try > 0, timeout_s=5)  # it has tried for the lead
+            commits = []
+            for _ in range(5):
+                commits.append(time.monotonic())
+                other.notify()
+                time.sleep(0.01)
+            assert len(tells) == 1 and tells[0] >= commits[0]
+            assert until(lambda: len(tells) == 2, timeout_s=5), tells
+            assert tells[1] >= commits[-1] and tells[1] - tells[0] >= linger_s * 0.99
+            time.sleep(0.3)
+            assert len(tells) == 2  # nothing more was due
+            quiet = time.monotonic()
+            other.notify()  # after a quiet spell: at once, from the committing thread
+            assert len(tells) == 3 and tells[2] >= quiet
+            assert other.leader_wakes == 3 and not leader.leader_wakes
+        finally:
+            other.stop()
+            leader.stop()
+    finally:
+        engine.dispose()
+        drop_pg_schema(url)
+
+
 def _keep(into: list[bytes]):  # type: ignore[no-untyped-def]
     async def cb(msg: object) -> None:
         into.append(msg.data)  # type: ignore[attr-defined]
