@@ -126,7 +126,8 @@ class NatsBus:
         self._told = callback
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until NATS has every event published so far (the relay calls it per batch)."""
+        """Wait until NATS has every message published so far (``publish`` does not wait; the relay
+        uses ``publish_batch``, which waits for its own)."""
         self._call(self._nc.flush(timeout=int(max(1, timeout))), timeout + 1)
 
     def close(self) -> None:
