@@ -1,8 +1,9 @@
 """The node-by-node ``PathTree`` walk as it was before its bookkeeping was trimmed (commit 7bbda41);
 routes are assembled from the walks by the inherited ``PathTree.path``.
 
-Kept as the reference the new walk must match exactly (same nodes, bit-identical metres) in
-tests/unit/geo/test_path_walk.py, and as the baseline of tests/bench/test_path_walk_bench.py.
+Kept as the reference the walks must match in tests/unit/geo/test_path_walk.py (the same nodes and
+drawn points; ``PathTree``'s metres bit for bit, ``ChainPathTree``'s within a few ulps), and as a
+baseline of tests/bench/test_path_walk_bench.py.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ import shapely
 from jingwu.geo.reverse_search import _Chains, network_chains
 from jingwu.geo.roads import RoadNetwork, metres_per_degree
 
+Point = tuple[float, float]
+"""(lon, lat) of a route's point, written as a GeoJSON position."""
+Line = tuple[Point, ...]
+
 ROUTE_TOLERANCE_M = 2.0
 """How far a drawn route may stray from the road's shape points (under one pixel at zoom 16)."""
 COORDINATE_DECIMALS = 6
@@ -71,28 +75,61 @@ def drawn_nodes(network: RoadNetwork, chains: _Chains | None = None,
 class RouteDrawing:
     """How a network's routes are drawn, worked out at its first route: the nodes a line keeps
     (``drawn_nodes``) and every node's [lon, lat] as written (16 bytes a node: 16 MB for 1M nodes),
-    so that a route's line is one gather and one ``tolist``, not a stack and a rounding each."""
+    so that a route's line is one gather and one ``tolist``, not a stack and a rounding each.
+
+    A point is a ``(lon, lat)`` tuple: immutable, so that routes can share them, and of floats, so
+    that the garbage collector stops tracking it (and a tuple of them) after its first collection;
+    lists kept in a search's routes made the collector's passes longer (docs/geo.md). Routes read a
+    chain at a time (chain_paths.py) take each chain's drawn points made once (``chain_points``):
+    a slice copies references, no float is made again."""
 
     drawn: np.ndarray
     lonlat: np.ndarray
+    chains: _Chains
+    drawn_before: np.ndarray
+    """per chain-table position: how many drawn positions come before it (one more entry at the end)"""
+    _points: dict[int, tuple[Line, Line]]
+    at_drawn: memoryview
+    """``drawn`` and ``drawn_before`` one element at a time, as Python values (``_Chains``' ``at_``)"""
+    at_drawn_before: memoryview
 
     @classmethod
     def of(cls, network: RoadNetwork, chains: _Chains | None = None) -> RouteDrawing:
         """``chains``: the network's, if already made (the search's)."""
+        if chains is None:
+            chains = network_chains(network)
         lonlat = np.column_stack([network.lon, network.lat]).round(COORDINATE_DECIMALS)
-        return cls(drawn_nodes(network, chains), lonlat)
+        drawn = drawn_nodes(network, chains)
+        before = np.zeros(len(chains.node) + 1, dtype=np.int64)
+        np.cumsum(drawn[chains.node], out=before[1:])
+        return cls(drawn, lonlat, chains, before, {}, drawn.data, before.data)
 
-    def line(self, nodes: np.ndarray) -> list[list[float]]:
-        """[lon, lat] of the drawn points of a path of network nodes (its two ends always)."""
+    def chain_points(self, chain: int) -> tuple[Line, Line]:
+        """The drawn points of a chain in the order of its table, and reversed (made at first use)."""
+        got = self._points.get(chain)
+        if got is None:
+            c = self.chains
+            nodes = c.node[c.first[chain] : c.last[chain] + 1]
+            forward = self.points(nodes[self.drawn[nodes]])
+            got = self._points.setdefault(chain, (forward, forward[::-1]))
+        return got
+
+    def points(self, nodes: np.ndarray) -> Line:
+        """The points of ``nodes``, as written."""
+        lonlat = self.lonlat[nodes]
+        return tuple(zip(lonlat[:, 0].tolist(), lonlat[:, 1].tolist(), strict=True))
+
+    def line(self, nodes: np.ndarray) -> Line:
+        """The drawn points of a path of network nodes (its two ends always)."""
         mask = self.drawn[nodes]
         mask[0] = mask[-1] = True
-        return self.lonlat[nodes[mask]].tolist()
+        return self.points(nodes[mask])
 
 
 _SCALE = 10.0**COORDINATE_DECIMALS
 
 
-def point(lon: float, lat: float) -> list[float]:
-    """One [lon, lat] as routes write them: rounded as numpy rounds ``RouteDrawing``'s points (half to
+def point(lon: float, lat: float) -> Point:
+    """One (lon, lat) as routes write them: rounded as numpy rounds ``RouteDrawing``'s points (half to
     even of the scaled float), so a unit standing on a node writes that node's very numbers."""
-    return [round(lon * _SCALE) / _SCALE, round(lat * _SCALE) / _SCALE]
+    return (round(lon * _SCALE) / _SCALE, round(lat * _SCALE) / _SCALE)

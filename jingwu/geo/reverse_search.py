@@ -112,7 +112,7 @@ class JunctionTree:
     """
 
     __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dj", "_first_hops", "_fixed", "_full",
-                 "root")
+                 "_stretches", "root")
 
     nodes = None
 
@@ -129,6 +129,9 @@ class JunctionTree:
         self.root = chains.network.n_nodes
         self._full: tuple[np.ndarray, np.ndarray] | None = None
         """every node's time and predecessor, made when first asked for (tests, other readers)"""
+        self._stretches: dict[int, tuple[int, memoryview, memoryview]] = {}
+        """chain with a source -> (its first position, the stretch end of each position driving
+        forward, and driving back), made at the first walk into it (``_stretch_end``)"""
 
     # --- read where asked ---------------------------------------------------------------------
 
@@ -232,6 +235,120 @@ class JunctionTree:
                 return walk, at
             v = p
 
+    def runs(self, here: int, seen: Mapping[int, int], pieces: Mapping[int, tuple[int, ...]]) -> tuple[list[Run], int]:
+        """``walk`` without listing the nodes of a chain: the way from ``here`` as runs, and where it
+        joins an earlier way.
+
+        A run ``(chain, a, stop, end)`` drives positions ``a`` to ``stop`` of a chain's table towards
+        position ``end``: the junction at the chain's end or, in a chain with a source, the last
+        point before the way turns off it (for the root); ``stop`` is ``end`` unless the way joins
+        an earlier one before it. ``(-1, node, 0, 0)`` is one node (a junction, or a point where
+        the way leaves a chain with a source). The way stops at the first node in ``seen`` (which
+        must hold the root and -9999), answering ``seen``'s value, or at the first position ``p``
+        that an earlier way covers (``pieces``: chain -> flat ``(lo, hi, place)`` triples),
+        answering that piece's ``place + p``."""
+        c, con, fixed, bound = self._c, self._con, self._fixed, self._bound
+        at_pos, at_jid, at_chain, at_node = c.at_pos, c.at_jid, c.at_chain, c.at_node
+        at_end, at_start, at_first, at_last = c.at_end, c.at_start, c.at_first, c.at_last
+        to_end, to_start, dj, came_from = con.at_to_end, con.at_to_start, self._at_dj, self._at_came
+        k = c.k
+        hop_of = con.hop_of()
+        known, fixed_at, first_hop = seen.get, fixed.get, self._first_hops.get
+        out: list[Run] = []
+        add = out.append
+        v = here
+        while True:
+            pos = at_pos[v]  # never the root: ``seen`` holds it
+            if pos < 0:  # a junction
+                add((-1, v, 0, 0))
+                j = at_jid[v]
+                if not dj[j] <= bound:
+                    p = -9999
+                else:
+                    came = came_from[j]
+                    p = hop_of[j * (k + 1) + came] if came < k else first_hop(j, -9999)
+            else:
+                ch = at_chain[pos]
+                f = fixed_at(v)
+                if f is not None:  # a chain with a source: a run as far as the way keeps along it
+                    p = f[1]
+                    back = p == at_node[pos - 1]
+                    if not back and p != at_node[pos + 1]:
+                        add((-1, v, 0, 0))  # it leaves the chain here (for the root, or nowhere)
+                        v = -1
+                    else:
+                        end = self._stretch_end(ch, pos, back)
+                else:
+                    d_end = to_end[v] + dj[at_end[v]]
+                    d_start = to_start[v] + dj[at_start[v]]
+                    back = d_start < d_end
+                    if not (d_start if back else d_end) <= bound:
+                        add((-1, v, 0, 0))
+                        p, v = -9999, -1
+                    else:
+                        end = at_first[ch] if back else at_last[ch]
+                if v >= 0:  # positions pos .. end, end included
+                    got = pieces.get(ch)
+                    if got is not None:  # an earlier way covers part of this stretch: the first met
+                        join, place = -1, 0
+                        for q in range(0, len(got), 3):
+                            lo, hi = got[q], got[q + 1]
+                            if back:
+                                if lo <= pos and hi >= end and (hi if hi < pos else pos) > join:
+                                    join, place = (hi if hi < pos else pos), got[q + 2]
+                            elif hi >= pos and lo <= end and (join < 0 or (lo if lo > pos else pos) < join):
+                                join, place = (lo if lo > pos else pos), got[q + 2]
+                        if join >= 0:
+                            if join != pos:
+                                add((ch, pos, join + 1 if back else join - 1, end))
+                            return out, place + join
+                    last = at_node[end]
+                    at = known(last)
+                    if at is not None:
+                        add((ch, pos, end + 1 if back else end - 1, end))
+                        return out, at
+                    add((ch, pos, end, end))
+                    if at_pos[last] >= 0:  # a point of a chain with a source, where the way leaves it
+                        p = fixed[last][1]
+                    else:
+                        j = at_jid[last]
+                        if not dj[j] <= bound:
+                            p = -9999
+                        else:
+                            came = came_from[j]
+                            p = hop_of[j * (k + 1) + came] if came < k else first_hop(j, -9999)
+            at = known(p)
+            if at is not None:
+                return out, at
+            v = p
+
+    def _stretch_end(self, chain: int, pos: int, back: bool) -> int:
+        """In a chain with a source, the position where the way from ``pos`` (towards the chain's
+        start when ``back``) stops following the chain: its end junction, or the point where it
+        turns off for the root. Worked out for the whole chain at its first walk (numpy), since
+        every walk to the incident crosses it and a mountain road's chain has hundreds of points."""
+        ends = self._stretches.get(chain)
+        if ends is None:
+            c = self._c
+            first, last = int(c.first[chain]), int(c.last[chain])
+            nodes = c.node[first : last + 1]
+            pred = np.array([self._fixed[v][1] for v in nodes[1:-1].tolist()], dtype=np.int64)
+            at = np.arange(first, last + 1)
+            ahead = np.concatenate([[False], pred == nodes[2:], [False]])  # drives on to the next position
+            behind = np.concatenate([[False], pred == nodes[:-2], [False]])
+            stop_ahead = at[~ahead]  # positions where a way driving forward stops (ends always)
+            stop_behind = at[~behind]
+            forward = stop_ahead[np.searchsorted(stop_ahead, at + 1)[:-1]]
+            backward = stop_behind[np.searchsorted(stop_behind, at[1:] - 1, side="right") - 1]
+            ends = self._stretches[chain] = (first, np.concatenate([forward, [last]]).data,
+                                             np.concatenate([[first], backward]).data)
+        first, forward_end, backward_end = ends
+        return backward_end[pos - first] if back else forward_end[pos - first]
+
+    @property
+    def chains(self) -> _Chains:
+        return self._c
+
     def local(self, v: np.ndarray) -> np.ndarray:
         return np.asarray(v, dtype=np.int64)
 
@@ -306,6 +423,9 @@ def _out_of_chains(
 
 Tree = SearchTree | JunctionTree
 """What a search gives: every node's time and predecessor, or the junction graph's, read lazily."""
+
+Run = tuple[int, int, int, int]
+"""A piece of a way read off a ``JunctionTree`` (``JunctionTree.runs``)."""
 
 
 class ReverseSearch:
@@ -747,6 +867,26 @@ class _Chains:
         self.at_first, self.at_last, self.at_node = self.first.data, self.last.data, self.node.data
         self.at_next, self.at_prev = self.next.data, self.prev.data
         self.at_end, self.at_start = self.end_of.data, self.start_of.data
+        # metres of each step (position -> position + 1, either way: an edge's length is its ends'
+        # distance) and their prefix sums, for reading routes a chain at a time (chain_paths.py)
+        metres = np.asarray(net.metres, dtype=np.float64)
+        step_m = np.where(self.fwd >= 0, metres[np.maximum(self.fwd, 0)],
+                          np.where(self.bwd >= 0, metres[np.maximum(self.bwd, 0)], 0.0)) if total else np.zeros(0)
+        self.along_m = np.concatenate([[0.0], np.cumsum(step_m)])
+        self.at_step_m, self.at_along_m = step_m.data, self.along_m.data
+        self._junction_steps: dict[int, float] | None = None
+
+    def junction_steps(self) -> dict[int, float]:
+        """Metres of each edge between two junctions (a chain of two positions), by ``from * n + to``
+        (made at first use)."""
+        steps = self._junction_steps
+        if steps is None:
+            short = np.flatnonzero(self.last - self.first == 1)
+            a, b = self.node[self.first[short]], self.node[self.last[short]]
+            m = (self.along_m[self.last[short]] - self.along_m[self.first[short]]).tolist()
+            n = self.network.n_nodes
+            steps = self._junction_steps = dict(zip((a * n + b).tolist() + (b * n + a).tolist(), m * 2, strict=True))
+        return steps
 
 
 class _Contracted:

@@ -39,8 +39,9 @@ import numpy as np
 
 from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
-from jingwu.geo.drawing import RouteDrawing, point
-from jingwu.geo.reverse_search import ReverseSearch, Tree
+from jingwu.geo.chain_paths import ChainPathTree
+from jingwu.geo.drawing import Point, RouteDrawing, point
+from jingwu.geo.reverse_search import JunctionTree, ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
@@ -296,7 +297,7 @@ class RoadTravelTimes:
             kth = units.kth_reached(found, want)
             if kth is not None:
                 self._learn(*kth)
-        kept = KeptSearch(key, weights, limit, searched, PathTree(self, searched))
+        kept = KeptSearch(key, weights, limit, searched, self._paths(searched))
         self.trees.keep(kept)
         return found, kept
 
@@ -387,12 +388,12 @@ class RoadTravelTimes:
         unit_lon: float,
         unit_off_road_m: float,
         target: SnappedPoint,
-        tree: PathTree,
+        tree: Paths,
         with_route: bool = True,
     ) -> TravelEstimate:
         """The estimate of a unit snapped to (``unit_lat``, ``unit_lon``) ``unit_off_road_m`` from where
         it stands; its route drawn only ``with_route`` (the distance always)."""
-        coords: list[list[float]] | None = None
+        coords: list[Point] | None = None
         if with_route:
             start = [point(origin.point.lon, origin.point.lat), point(unit_lon, unit_lat)]
             end = [point(target.road_lon, target.road_lat), point(target.point.lon, target.point.lat)]
@@ -401,13 +402,12 @@ class RoadTravelTimes:
             if with_route:
                 coords = _joined(start, [], end)
         else:
-            nodes, metres = tree.path(via)
+            last, metres, line = tree.route(via, with_route)
             net = self.network
-            first, last = int(nodes[0]), int(nodes[-1])
-            metres += great_circle_m(unit_lat, unit_lon, float(net.lat[first]), float(net.lon[first]))
+            metres += great_circle_m(unit_lat, unit_lon, float(net.lat[via]), float(net.lon[via]))
             metres += great_circle_m(float(net.lat[last]), float(net.lon[last]), target.road_lat, target.road_lon)
-            if with_route:
-                coords = _joined(start, self._drawing().line(nodes), end)
+            if line is not None:
+                coords = _joined(start, line, end)
         return TravelEstimate(
             unit_id=origin.unit_id,
             eta_s=eta,
@@ -417,6 +417,14 @@ class RoadTravelTimes:
             note="",
             route={"type": "LineString", "coordinates": coords} if coords is not None else None,
         )
+
+    def _paths(self, searched: Tree) -> Paths:
+        """Where a search's routes are read: a chain at a time on the junction graph's."""
+        if isinstance(searched, JunctionTree):
+            drawing = self._drawing()
+            if drawing.chains is searched.chains:
+                return ChainPathTree(self, searched, drawing)
+        return PathTree(self, searched)
 
     def _drawing(self) -> RouteDrawing:
         """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first route."""
@@ -597,9 +605,9 @@ def _minimum(a: float, b: float) -> float:
     return a if a <= b or a != a else b
 
 
-def _joined(start: list[list[float]], body: list[list[float]], end: list[list[float]]) -> list[list[float]]:
+def _joined(start: Sequence[Point], body: Sequence[Point], end: Sequence[Point]) -> list[Point]:
     """Concatenate route parts, dropping repeated points where they meet (road nodes never repeat)."""
-    out: list[list[float]] = []
+    out: list[Point] = []
     for c in start:
         if not out or out[-1] != c:
             out.append(c)
@@ -653,6 +661,12 @@ class PathTree:
         """Memory held by the walks, roughly (for the cache's budget)."""
         self._lock = threading.Lock()
 
+    def route(self, start: int, with_line: bool = True) -> tuple[int, float, Sequence[Point] | None]:
+        """The node the route from ``start`` leaves the network by, its metres, and its drawn points
+        when ``with_line``."""
+        nodes, metres = self.path(start)
+        return int(nodes[-1]), metres, self.travel._drawing().line(nodes) if with_line else None
+
     def path(self, start: int) -> tuple[np.ndarray, float]:
         """Network nodes from ``start`` to where the route leaves for the incident's edge, and metres."""
         here = start if self.searched.nodes is None else int(self.searched.local(np.array([start]))[0])
@@ -694,6 +708,10 @@ class PathTree:
         return base
 
 
+Paths = PathTree | ChainPathTree
+"""Where a kept search's routes are read."""
+
+
 @dataclass(eq=False, slots=True)
 class KeptSearch:
     """A search kept for the next question about the same place: exact for times up to ``limit``."""
@@ -704,7 +722,7 @@ class KeptSearch:
     limit: float
     """Seconds from the incident's point on the road that the search covered."""
     searched: Tree
-    paths: PathTree
+    paths: Paths
 
     @property
     def nbytes(self) -> int:

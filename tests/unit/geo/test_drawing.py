@@ -87,8 +87,8 @@ def test_a_routes_line_runs_from_the_unit_to_the_incident_along_its_drawn_nodes(
     scene = GeoPoint(lat=42.5360, lon=1.5837)
     [got] = travel.estimate(scene, [UnitOrigin("u", unit)], want=1, max_seconds=3600, at=NIGHT)
     coords = got.route["coordinates"]
-    assert coords[0] == pytest.approx([unit.lon, unit.lat], abs=6e-7)
-    assert coords[-1] == pytest.approx([scene.lon, scene.lat], abs=6e-7)
+    assert coords[0] == pytest.approx((unit.lon, unit.lat), abs=6e-7)
+    assert coords[-1] == pytest.approx((scene.lon, scene.lat), abs=6e-7)
     kept = travel._drawing().drawn
     drawn = {tuple(c) for c in np.column_stack([andorra.lon[kept], andorra.lat[kept]]).round(6).tolist()}
     inner = [tuple(c) for c in coords[3:-3]]  # between the path's own ends, drawn whatever they are

@@ -137,7 +137,7 @@ def test_traffic_table_hours_and_weekend():
 def test_route_for_display(andorra_travel):
     route = andorra_travel.route(GeoPoint(42.50145, 1.51133), CENTRE, AT)
     assert route is not None and route["type"] == "LineString"
-    assert route["coordinates"][-1] == [CENTRE.lon, CENTRE.lat]
+    assert route["coordinates"][-1] == (CENTRE.lon, CENTRE.lat)
 
 
 def test_region_cut_search_equals_full_dijkstra(andorra, monkeypatch):

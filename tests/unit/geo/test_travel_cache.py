@@ -164,13 +164,17 @@ def test_fewer_units_than_wanted_stops_once_all_are_reached(andorra):
 def test_a_place_asked_about_all_shift_outlives_one_off_incidents(andorra):
     """A tree asked about again well after it was kept (a patrol post) is protected from the flood
     of one-off incident trees that pushes an unprotected one out."""
-    budget = 2 * 2**20
     rng = np.random.default_rng(11)
     units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 40))]
     post, *others = _near_roads(andorra, rng, 40)
 
     def ask(travel: RoadTravelTimes, place: GeoPoint) -> None:
         travel.estimate(place, units, want=5, max_seconds=3600, at=NIGHT)
+
+    sizes = RoadTravelTimes(andorra, traffic=TRAFFIC, answers_kept=0)
+    for place in others[:8]:
+        ask(sizes, place)
+    budget = sizes.trees.nbytes * 12 // 8  # room for about twelve of these searches
 
     for protect_after, survives in ((3, True), (10_000, False)):
         travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget, answers_kept=0)

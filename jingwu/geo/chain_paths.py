@@ -1,0 +1,291 @@
+"""Routes read off a junction-graph search a chain at a time.
+
+``PathTree`` reads a route node by node: ~0.25 us a node for the walk, its metres and its drawn
+line, and Andorra's routes cross ~190 nodes (mountain roads), so ten routes were ~0.65 ms of an
+intake's ~3 ms. A search on the junction graph (``JunctionTree``) already knows that a route
+crosses each chain of shape points whole, in one direction, so here a walk keeps one run a chain
+(``JunctionTree.runs``) and never lists the chain's nodes:
+
+- metres come from per-position prefix sums (``_Chains.along_m``): a node's metres are the
+  metres along its run to the run's end (the junction at the chain's end or, in the incident's
+  own chain, where the way turns off it) plus that end's metres, which depend only on the node and
+  the tree, never on which walk came first;
+- drawn lines are slices of each chain's drawn points, made once per network and shared
+  (``RouteDrawing.chain_points``).
+
+The routes are the node-by-node walk's: the same points, and metres within a few ulps (a prefix
+sum's difference instead of a sum from the end); tests/unit/geo/test_path_walk.py holds both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from itertools import chain
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from jingwu.geo.drawing import Line, Point, RouteDrawing
+from jingwu.geo.reverse_search import JunctionTree, Run
+
+if TYPE_CHECKING:
+    from jingwu.geo.travel import RoadTravelTimes
+
+END = -1
+"""The place where a way that reaches the incident's street joins: nowhere."""
+RUNS = 2**32
+"""Room for a walk's runs in a place's number."""
+
+
+class ChainPathTree:
+    """``PathTree``'s routes for a ``JunctionTree``, a run a chain at a time (see the module).
+
+    A place on the walks (walk ``w``, its run ``r``, chain position ``pos`` or -1 for a run of one
+    node) is one int, ``(w * RUNS + r) * P + pos + 1`` with ``P`` one more than the chain table's
+    length, and a walk's runs are one flat tuple of ints (four a run). What a tree keeps is ints,
+    floats and tuples of them (points are tuples of floats), which the garbage collector stops
+    tracking after their first collection, and dicts of ints it never tracks: kept in lists and
+    tuples of tuples, the collector's passes took ~0.1 ms a flow more in the intake benchmark
+    in-process than with the node walk's arrays (measured with ``gc.callbacks``).
+    """
+
+    def __init__(self, travel: RoadTravelTimes, searched: JunctionTree, drawing: RouteDrawing) -> None:
+        self.travel = travel
+        self.searched = searched
+        self.drawing = drawing
+        self._P = len(searched.chains.node) + 1
+        self._seen: dict[int, int] = {searched.root: END, -9999: END}
+        """node -> its place, for the nodes walked one at a time and the junctions that end runs"""
+        self._pieces: dict[int, tuple[int, ...]] = {}
+        """chain -> (lo, hi, place of position 0) triples, flat: the positions of its table runs cover"""
+        self._runs: list[tuple[int, ...]] = []
+        """each walk's runs (``JunctionTree.runs``), flat"""
+        self._metres: list[tuple[float, ...]] = []
+        """per walk and run: metres from the node a run ends at (a run of one node: from it)"""
+        self._joins: list[int] = []
+        self._ends: list[int] = []
+        """the node each walk's route leaves the network by, for the incident's street"""
+        self._lines: list[Line | None] = []
+        """each walk's drawn points, made when a line is first asked for"""
+        self._line_at: list[tuple[int, ...]] = []
+        """where in them each run's points begin"""
+        self.nbytes = 0
+        self._lock = threading.Lock()
+
+    def route(self, start: int, with_line: bool = True) -> tuple[int, float, Sequence[Point] | None]:
+        """The node the route from ``start`` leaves the network by, its metres, and its drawn points
+        (``RouteDrawing.line`` of the node-by-node path) when ``with_line``."""
+        with self._lock:
+            place = self._start(start)
+            metres = self._metres_at(place)
+            w, r, pos = self._decode(place)
+            end = self._ends[w]
+            if not with_line:
+                return end, metres, None
+            line: list[Point] = []
+            if not (self.drawing.at_drawn[start] or start == end):
+                line.append(point_of(self.drawing.lonlat, start))
+            while True:
+                line.extend(self._line(w)[self._index(w, r, pos):])
+                join = self._joins[w]
+                if join == END:
+                    return end, metres, line
+                w, r, pos = self._decode(join)
+
+    def nodes(self, start: int) -> list[int]:
+        """Every node of the route from ``start`` (what ``PathTree.path`` lists; for tests)."""
+        node = self.searched.chains.node
+        with self._lock:
+            w, r, pos = self._decode(self._start(start))
+        out: list[int] = []
+        while True:
+            runs = self._runs[w]
+            for i in range(r, len(runs) // 4):
+                ch, a, stop, _ = runs[4 * i : 4 * i + 4]
+                if ch < 0:
+                    out.append(a)
+                    continue
+                a = pos if i == r else a
+                out.extend(node[a : stop + 1].tolist() if stop >= a else node[stop : a + 1].tolist()[::-1])
+            join = self._joins[w]
+            if join == END:
+                return out
+            w, r, pos = self._decode(join)
+
+    # --- places ----------------------------------------------------------------------------------
+
+    def _code(self, w: int, r: int, pos: int) -> int:
+        return (w * RUNS + r) * self._P + pos + 1
+
+    def _decode(self, place: int) -> tuple[int, int, int]:
+        key, pos = divmod(place, self._P)
+        w, r = divmod(key, RUNS)
+        return w, r, pos - 1
+
+    def _start(self, v: int) -> int:
+        """The place of node ``v``, walking from it first if no walk passed it."""
+        got = self._seen.get(v)
+        if got is not None:
+            return got
+        c = self.searched.chains
+        pos = c.at_pos[v]
+        if pos >= 0:
+            pieces = self._pieces.get(c.at_chain[pos], ())
+            for q in range(0, len(pieces), 3):
+                if pieces[q] <= pos <= pieces[q + 1]:
+                    return pieces[q + 2] + pos
+        w = self._walk(v)
+        runs = self._runs[w]
+        return self._code(w, 0, runs[1] if runs[0] >= 0 else -1)
+
+    def _metres_at(self, place: int) -> float:
+        w, r, pos = self._decode(place)
+        ch, _, _, end = self._runs[w][4 * r : 4 * r + 4]
+        if ch < 0:
+            return self._metres[w][r]
+        along = self.searched.chains.at_along_m
+        return (along[end] - along[pos] if end > pos else along[pos] - along[end]) + self._metres[w][r]
+
+    # --- walking ---------------------------------------------------------------------------------
+
+    def _walk(self, start: int) -> int:
+        """Walk from ``start`` (not on any earlier walk) to the root or an earlier walk; its number.
+
+        Metres are worked out from the far end back: a run's are those of the node it ends at,
+        which the next run (or the walk it joins) gives."""
+        runs, join = self.searched.runs(start, self._seen, self._pieces)
+        w = len(self._runs)
+        c = self.searched.chains
+        node, along = c.at_node, c.at_along_m
+        between, n = c.junction_steps().get, c.network.n_nodes
+        seen, pieces, P = self._seen, self._pieces, self._P
+        metres = [0.0] * len(runs)
+        last = len(runs) - 1
+        ch, a, stop, end = runs[last]
+        if ch >= 0 and stop != end:  # joins an earlier walk before its end: in this chain, or at its end junction
+            jw, jr, _ = self._decode(join)
+            m = self._metres[jw][jr] if self._runs[jw][4 * jr] == ch else self._metres_at(join)
+        else:
+            m = self._into(a if ch < 0 else node[end], None, 0.0, join)
+        for i in range(last, -1, -1):
+            if i < last:
+                after_ch, after_a, after_end = ch, a, end
+                ch, a, stop, end = runs[i]
+                here = a if ch < 0 else node[end]  # the node before run i + 1
+                if after_ch < 0:  # one node: often a junction next to this one
+                    leg = between(here * n + after_a)
+                    m = (self._step_m(here, after_a) if leg is None else leg) + m
+                else:
+                    entry = after_a - 1 if after_end > after_a else after_a + 1
+                    if node[entry] == here:  # the junction run i + 1's chain starts at: one subtraction
+                        m = (along[after_end] - along[entry] if after_end > entry
+                             else along[entry] - along[after_end]) + m
+                    else:
+                        m = self._into(here, runs[i + 1], m, END)
+            metres[i] = m
+            place = ((w * RUNS + i) * P) + 1  # ``_code(w, i, pos)`` is ``place + pos``
+            if ch < 0:
+                seen[a] = place - 1
+            else:
+                pieces[ch] = (*pieces.get(ch, ()), a, stop, place) if a <= stop else (
+                    *pieces.get(ch, ()), stop, a, place)
+                if stop == end:
+                    seen[node[end]] = place + end
+        self._runs.append(tuple(chain.from_iterable(runs)))
+        self._metres.append(tuple(metres))
+        self._joins.append(join)
+        self._lines.append(None)
+        self._line_at.append(())
+        if join == END:
+            ch, a, stop, _ = runs[-1]
+            self._ends.append(a if ch < 0 else node[stop])
+        else:
+            self._ends.append(self._ends[self._decode(join)[0]])
+        self.nbytes += 300 + 300 * len(runs)  # measured with tracemalloc on Andorra: ~290-340 bytes a run
+        return w
+
+    def _into(self, v: int, run: Run | None, run_metres: float, join: int) -> float:
+        """Metres from node ``v`` on, when the next step enters ``run`` (whose junction is
+        ``run_metres`` from the end) or, with ``run`` None, the earlier walk at ``join``."""
+        if run is None:
+            if join == END:
+                return 0.0
+            jw, jr, pos = self._decode(join)
+            ch, a, stop, end = self._runs[jw][4 * jr : 4 * jr + 4]
+            if ch < 0:
+                return self._step_m(v, a) + self._metres[jw][jr]
+            if pos == end:  # the junction the run drives to
+                return self._step_m(v, self.searched.chains.at_node[pos]) + self._metres[jw][jr]
+            run, run_metres = (ch, pos, stop, end), self._metres[jw][jr]
+        ch, a, _, end = run
+        if ch < 0:
+            return self._step_m(v, a) + run_metres
+        along = self.searched.chains.at_along_m
+        entry = a - 1 if end > a else a + 1
+        if self.searched.chains.at_node[entry] == v:  # v is the junction the run's chain starts at
+            return (along[end] - along[entry] if end > entry else along[entry] - along[end]) + run_metres
+        return self._step_m(v, self.searched.chains.at_node[a]) + (
+            along[end] - along[a] if end > a else along[a] - along[end]) + run_metres
+
+    def _step_m(self, u: int, v: int) -> float:
+        """Metres of the edge from ``u`` to ``v`` (next to each other on the network)."""
+        c = self.searched.chains
+        node, step = c.at_node, c.at_step_m
+        for p in (c.at_pos[v], c.at_pos[u]):
+            if p >= 0:
+                if node[p - 1] in (u, v):
+                    return step[p - 1]
+                return step[p]
+        return c.junction_steps()[u * c.network.n_nodes + v]
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def _line(self, w: int) -> Line:
+        made = self._lines[w]
+        if made is not None:
+            return made
+        drawing = self.drawing
+        drawn, before, lonlat = drawing.at_drawn, drawing.at_drawn_before, drawing.lonlat
+        points_of = drawing.chain_points
+        at_first = self.searched.chains.at_first
+        runs = self._runs[w]
+        points: list[Point] = []
+        at: list[int] = []
+        for i in range(0, len(runs), 4):
+            ch, a, stop, _ = runs[i : i + 4]
+            at.append(len(points))
+            if ch < 0:
+                if drawn[a]:
+                    points.append(point_of(lonlat, a))
+                continue
+            forward, backward = points_of(ch)
+            first = before[at_first[ch]]
+            if a <= stop:
+                points.extend(forward[before[a] - first : before[stop + 1] - first])
+            else:
+                k = len(backward) - (before[a + 1] - first)
+                points.extend(backward[k : k + before[a + 1] - before[stop]])
+        if self._joins[w] == END and not drawn[self._ends[w]]:  # a route's last node is always drawn
+            points.append(point_of(lonlat, self._ends[w]))
+        made = self._lines[w] = tuple(points)
+        self._line_at[w] = tuple(at)
+        self.nbytes += 8 * len(points) + 8 * len(at) + 100
+        return made
+
+    def _index(self, w: int, r: int, pos: int) -> int:
+        """Where in walk ``w``'s points the place (``r``, ``pos``) is, or the first drawn after it."""
+        at = self._line_at[w][r]
+        ch, a, stop, _ = self._runs[w][4 * r : 4 * r + 4]
+        if ch < 0 or pos == a:
+            return at
+        before = self.drawing.at_drawn_before
+        if a <= stop:
+            return at + before[pos] - before[a]
+        return at + before[a + 1] - before[pos + 1]
+
+
+def point_of(lonlat: np.ndarray, v: int) -> Point:
+    """Node ``v``'s point, as ``RouteDrawing.points`` writes it."""
+    lon, lat = lonlat[v].tolist()
+    return (lon, lat)
