@@ -259,14 +259,10 @@ class JunctionTree:
         v = here
         while True:
             pos = at_pos[v]  # never the root: ``seen`` holds it
-            if pos < 0:  # a junction
+            j = -1  # a junction the way goes on from
+            if pos < 0:
                 add((-1, v, 0, 0))
                 j = at_jid[v]
-                if not dj[j] <= bound:
-                    p = -9999
-                else:
-                    came = came_from[j]
-                    p = hop_of[j * (k + 1) + came] if came < k else first_hop(j, -9999)
             else:
                 ch = at_chain[pos]
                 f = fixed_at(v)
@@ -312,11 +308,12 @@ class JunctionTree:
                         p = fixed[last][1]
                     else:
                         j = at_jid[last]
-                        if not dj[j] <= bound:
-                            p = -9999
-                        else:
-                            came = came_from[j]
-                            p = hop_of[j * (k + 1) + came] if came < k else first_hop(j, -9999)
+            if j >= 0:
+                if not dj[j] <= bound:
+                    p = -9999
+                else:
+                    came = came_from[j]
+                    p = hop_of[j * (k + 1) + came] if came < k else first_hop(j, -9999)
             at = known(p)
             if at is not None:
                 return out, at

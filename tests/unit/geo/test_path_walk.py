@@ -140,3 +140,35 @@ def test_metres_do_not_depend_on_which_walk_came_first(andorra, junctions, searc
             assert isinstance(a_m, float)
     assert merged > 20
     assert (regions > 0) == (search == "local")
+
+
+def test_routes_from_the_incidents_own_street_are_those_of_the_node_by_node_walk(andorra):
+    """Every point of the chains that hold the incident's street (where a way runs along its chain
+    only as far as it turns off for the incident, and the two sides of the incident drive towards
+    each other), asked in both orders, against the reference."""
+    rng = np.random.default_rng(11)
+    travel = _travel(andorra, "contracted")
+    weights = andorra.weights(travel.traffic.factors_at(NIGHT))
+    along_own_street = 0
+    for point, _ in _places(andorra, rng, 12):
+        target = travel._snap_place(point)
+        searched = travel._search(weights, target, 900.0)
+        own = sorted(searched._fixed)  # the interior points of the chains with a source (white box)
+        starts = own + rng.choice(np.flatnonzero(np.isfinite(searched.dist[: searched.root])), 6).tolist()
+        reference = NodeByNodePathTree(travel, searched)
+        expected = {s: _nodes_and_metres(reference, s) for s in starts}
+        got = {}
+        for seq in (starts, starts[::-1]):
+            tree = travel._paths(searched)
+            assert isinstance(tree, ChainPathTree)
+            got[len(got)] = {s: _nodes_and_metres(tree, s) for s in seq}
+            along_own_street += sum(
+                1 for runs in tree._runs for i in range(0, len(runs), 4)
+                if runs[i] >= 0 and int(searched.chains.node[runs[i + 1]]) in searched._fixed)
+        for s in starts:
+            (a_nodes, a_m, a_line), (b_nodes, b_m, b_line) = got[0][s], got[1][s]
+            r_nodes, r_m, r_line = expected[s]
+            assert a_nodes == r_nodes and b_nodes == r_nodes
+            assert a_line == r_line and b_line == r_line
+            assert a_m == b_m and a_m == pytest.approx(r_m, rel=1e-12, abs=1e-9)
+    assert along_own_street > 20
