@@ -46,7 +46,8 @@ PLACES = [(42.5063, 1.5218), (42.5090, 1.5404), (42.5360, 1.5837), (42.5667, 1.5
 TYPES = ["THEFT", "ASSAULT", "NOISE", "TRAFFIC_COLLISION", "BURGLARY", "DOMESTIC_DISPUTE", "WELFARE_CHECK"]
 FLOWS = ("one-request", "two-requests")
 RECOMMEND = 10
-"""Units ranked per flow, with routes, as GET …/recommendations answers by default."""
+"""Units ranked per flow by default (``--recommend``), with routes, as GET …/recommendations answers
+by default. The call-taker page asks for 5 without routes (web/static/js/calltaker-page.js)."""
 
 
 @dataclass
@@ -69,6 +70,10 @@ class Figures:
     """CPU seconds the server, the database and the load generator spent while clients drove."""
     per_worker: list[int] | None = None
     """The clients' connections held by each server worker (``--workers`` > 1 on Linux)."""
+    recommend: int = RECOMMEND
+    """Units ranked per flow."""
+    first_answer_units: int | None = None
+    """How many units the first answer ranked (a check that the server was asked for ``recommend``)."""
 
     def per_flow_ms(self, seconds: float | None) -> float | None:
         return round(1000 * seconds / self.created, 2) if seconds is not None and self.created else None
@@ -82,7 +87,8 @@ class Figures:
     def as_dict(self) -> dict[str, float | int | str | None]:
         return {
             "backend": self.backend, "clients": self.clients,
-            "flow": self.flow if self.routes else f"{self.flow}, no routes",
+            "flow": self.flow + ("" if self.recommend == RECOMMEND else f", {self.recommend} units")
+            + ("" if self.routes else ", no routes"),
             "offered_per_s": self.rate or "closed loop", "consoles": self.consoles,
             "incidents": self.created, "errors": self.errors,
             "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
@@ -222,7 +228,7 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
                                                         "lon": lon + rng.uniform(-.002, .002)}}
         one = figures.flow == "one-request"
         routes = str(figures.routes).lower()
-        path = f"/api/incidents?recommend={RECOMMEND}&routes={routes}" if one else "/api/incidents"
+        path = f"/api/incidents?recommend={figures.recommend}&routes={routes}" if one else "/api/incidents"
         r = await c.request("POST", path, body, {"Idempotency-Key": uuid.uuid4().hex})
         t1 = time.perf_counter()
         if r.status != 201:
@@ -236,8 +242,11 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
         if one:
             t2 = t1
             ok = UNITS_IN_ANSWER in r.body
+            if figures.first_answer_units is None:
+                figures.first_answer_units = r.body.count(b'"unit_id":')
         else:
-            rec = await c.request("GET", f"/api/incidents/{iid}/recommendations?limit={RECOMMEND}&routes={routes}")
+            rec = await c.request("GET", f"/api/incidents/{iid}/recommendations?limit={figures.recommend}"
+                                         f"&routes={routes}")
             t2 = time.perf_counter()
             ok = rec.status == 200 and rec.body.startswith(b"[{")
         if not ok:
@@ -335,7 +344,7 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
             nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0],
-            routes: bool = True, consoles: int = 0, even: bool = True) -> Figures:
+            routes: bool = True, consoles: int = 0, even: bool = True, recommend: int = RECOMMEND) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -358,7 +367,8 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
                 tail = log_path.read_text("utf-8", errors="replace")[-2000:]
                 raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from None
             figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow, routes,
-                              consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"))
+                              consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"),
+                              recommend=recommend)
             asyncio.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None, even,
                                      workers))
             return figures
@@ -385,6 +395,8 @@ def intake(
     flow: str = typer.Option(FLOWS[0], help="one-request: POST ?recommend=10&routes=true; two-requests: "
                              "POST, then GET …/recommendations"),
     routes: bool = typer.Option(True, help="ask for the ranked units' routes too (the map's lines)"),
+    recommend: int = typer.Option(RECOMMEND, min=1, max=100, help="units ranked per flow (the call-taker page "
+                                  "asks for 5, without routes)"),
     consoles: int = typer.Option(0, min=0, max=200, help="command-centre consoles (WebSockets) subscribed to "
                                  "every event while the clients drive"),
     even: bool = typer.Option(True, help="with --workers > 1, reconnect clients until each worker holds "
@@ -401,7 +413,7 @@ def intake(
         n = workers if b == "postgresql" else 1
         with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
             figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles,
-                              even)
+                              even, recommend)
             results.append(figures.as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow)")
@@ -416,6 +428,6 @@ def intake(
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
         table.add_row(*("–" if r[c] is None else str(r[c]) for c in heads))
-    Console(width=max(console.width, 210)).print(table)
+    Console(width=max(console.width, 240)).print(table)
     if json_out:
         json_out.write_text(json.dumps({"results": results}, indent=2))

@@ -44,6 +44,16 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
             assert figures["db_cpu_ms_per_flow"] is None
 
 
+def test_the_call_takers_own_request_asks_for_fewer_units_without_routes() -> None:
+    """``--recommend 3 --no-routes``: the flow asks for three units, as the call-taker page asks for
+    five, and its label says so."""
+    with ThreadPoolExecutor(1) as pool:
+        figures = pool.submit(measure, "sqlite", 2, 1.5, free_port(), "", routes=False, recommend=3).result()
+    assert figures.errors == 0 and figures.created > 0
+    assert figures.first_answer_units == 3
+    assert figures.as_dict()["flow"] == "one-request, 3 units, no routes"
+
+
 def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
     """``--consoles``: extra WebSockets as a command centre's consoles, each sent every event."""
     with ThreadPoolExecutor(1) as pool:
