@@ -73,7 +73,7 @@ def drawn_nodes(network: RoadNetwork, chains: _Chains | None = None,
 
 @dataclass(frozen=True, slots=True)
 class RouteDrawing:
-    """How a network's routes are drawn, worked out at its first route: the nodes a line keeps
+    """How a network's routes are drawn, worked out at its first search: the nodes a line keeps
     (``drawn_nodes``) and every node's [lon, lat] as written (16 bytes a node: 16 MB for 1M nodes),
     so that a route's line is one gather and one ``tolist``, not a stack and a rounding each.
 
@@ -81,7 +81,9 @@ class RouteDrawing:
     that the garbage collector stops tracking it (and a tuple of them) after its first collection;
     lists kept in a search's routes made the collector's passes longer (docs/geo.md). Routes read a
     chain at a time (chain_paths.py) take each chain's drawn points made once (``chain_points``):
-    a slice copies references, no float is made again."""
+    a slice copies references, no float is made again. They are kept for the network's life, ~130
+    bytes a drawn point (a junction counts once per chain) for the chains routes have crossed: 1.5
+    MB for every chain of Andorra, tens of MB if every chain of a 1M-node city were crossed."""
 
     drawn: np.ndarray
     lonlat: np.ndarray

@@ -427,7 +427,7 @@ class RoadTravelTimes:
         return PathTree(self, searched)
 
     def _drawing(self) -> RouteDrawing:
-        """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first route."""
+        """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first search."""
         drawing = self._drawing_kept
         if drawing is None:
             with self._drawing_lock:
