@@ -392,8 +392,8 @@ def intake(
     rate: float = typer.Option(0.0, min=0.0, help="open loop: start this many flows a second (Poisson) on "
                                "the clients' connections; 0 = closed loop, each client starts its next flow "
                                "when the last one ends"),
-    flow: str = typer.Option(FLOWS[0], help="one-request: POST ?recommend=10&routes=true; two-requests: "
-                             "POST, then GET …/recommendations"),
+    flow: str = typer.Option(FLOWS[0], help="one-request: POST ?recommend=N&routes=true (N from --recommend); "
+                             "two-requests: POST, then GET …/recommendations"),
     routes: bool = typer.Option(True, help="ask for the ranked units' routes too (the map's lines)"),
     recommend: int = typer.Option(RECOMMEND, min=1, max=100, help="units ranked per flow (the call-taker page "
                                   "asks for 5, without routes)"),
