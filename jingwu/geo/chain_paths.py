@@ -6,7 +6,8 @@ intake's ~3 ms. A search on the junction graph (``JunctionTree``) already knows 
 crosses each chain of shape points whole, in one direction, so here a walk keeps one run a chain
 (``JunctionTree.runs``) and never lists the chain's nodes:
 
-- metres come from per-position prefix sums (``_Chains.along_m``): a node's metres are the
+- metres come from per-position prefix sums (``_Chains.along_f`` and ``along_b``, one for each way
+  along a chain, since the two ways of a street may differ): a node's metres are the
   metres along its run to the run's end (the junction at the chain's end or, in the incident's
   own chain, where the way turns off it) plus that end's metres, which depend only on the node and
   the tree, never on which walk came first;
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from jingwu.geo.drawing import Line, Point, RouteDrawing
-from jingwu.geo.reverse_search import JunctionTree, Run
+from jingwu.geo.reverse_search import JunctionTree, Run, _Chains
 
 if TYPE_CHECKING:
     from jingwu.geo.travel import RoadTravelTimes
@@ -144,8 +145,7 @@ class ChainPathTree:
         ch, _, _, end = self._runs[w][4 * r : 4 * r + 4]
         if ch < 0:
             return self._metres[w][r]
-        along = self.searched.chains.at_along_m
-        return (along[end] - along[pos] if end > pos else along[pos] - along[end]) + self._metres[w][r]
+        return _driven(self.searched.chains, pos, end) + self._metres[w][r]
 
     # --- walking ---------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class ChainPathTree:
         runs, join = self.searched.runs(start, self._seen, self._pieces)
         w = len(self._runs)
         c = self.searched.chains
-        node, along = c.at_node, c.at_along_m
+        node, along_f, along_b = c.at_node, c.at_along_f, c.at_along_b
         between, n = c.junction_steps().get, c.network.n_nodes
         seen, pieces, P = self._seen, self._pieces, self._P
         metres = [0.0] * len(runs)
@@ -179,8 +179,8 @@ class ChainPathTree:
                 else:
                     entry = after_a - 1 if after_end > after_a else after_a + 1
                     if node[entry] == here:  # the junction run i + 1's chain starts at: one subtraction
-                        m = (along[after_end] - along[entry] if after_end > entry
-                             else along[entry] - along[after_end]) + m
+                        m = (along_f[after_end] - along_f[entry] if after_end > entry
+                             else along_b[entry] - along_b[after_end]) + m
                     else:
                         m = self._into(here, runs[i + 1], m, END)
             metres[i] = m
@@ -221,22 +221,22 @@ class ChainPathTree:
         ch, a, _, end = run
         if ch < 0:
             return self._step_m(v, a) + run_metres
-        along = self.searched.chains.at_along_m
+        c = self.searched.chains
         entry = a - 1 if end > a else a + 1
-        if self.searched.chains.at_node[entry] == v:  # v is the junction the run's chain starts at
-            return (along[end] - along[entry] if end > entry else along[entry] - along[end]) + run_metres
-        return self._step_m(v, self.searched.chains.at_node[a]) + (
-            along[end] - along[a] if end > a else along[a] - along[end]) + run_metres
+        if c.at_node[entry] == v:  # v is the junction the run's chain starts at
+            return _driven(c, entry, end) + run_metres
+        return self._step_m(v, c.at_node[a]) + _driven(c, a, end) + run_metres
 
     def _step_m(self, u: int, v: int) -> float:
-        """Metres of the edge from ``u`` to ``v`` (next to each other on the network)."""
+        """Metres of the edge driven from ``u`` to ``v`` (next to each other on the network)."""
         c = self.searched.chains
-        node, step = c.at_node, c.at_step_m
-        for p in (c.at_pos[v], c.at_pos[u]):
-            if p >= 0:
-                if node[p - 1] in (u, v):
-                    return step[p - 1]
-                return step[p]
+        node = c.at_node
+        p = c.at_pos[v]
+        if p >= 0:  # v inside a chain: u is the position before it or after it
+            return c.at_step_f[p - 1] if node[p - 1] == u else c.at_step_b[p]
+        p = c.at_pos[u]
+        if p >= 0:
+            return c.at_step_f[p] if node[p + 1] == v else c.at_step_b[p - 1]
         return c.junction_steps()[u * c.network.n_nodes + v]
 
     # --- drawing ---------------------------------------------------------------------------------
@@ -289,3 +289,10 @@ def point_of(lonlat: np.ndarray, v: int) -> Point:
     """Node ``v``'s point, as ``RouteDrawing.points`` writes it."""
     lon, lat = lonlat[v].tolist()
     return (lon, lat)
+
+
+def _driven(c: _Chains, a: int, b: int) -> float:
+    """Metres driven from position ``a`` of a chain's table to position ``b`` of the same chain."""
+    if b > a:
+        return c.at_along_f[b] - c.at_along_f[a]
+    return c.at_along_b[a] - c.at_along_b[b]

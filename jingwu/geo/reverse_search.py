@@ -864,13 +864,17 @@ class _Chains:
         self.at_first, self.at_last, self.at_node = self.first.data, self.last.data, self.node.data
         self.at_next, self.at_prev = self.next.data, self.prev.data
         self.at_end, self.at_start = self.end_of.data, self.start_of.data
-        # metres of each step (position -> position + 1, either way: an edge's length is its ends'
-        # distance) and their prefix sums, for reading routes a chain at a time (chain_paths.py)
+        # metres of each step driven forward (position -> position + 1) and back (position + 1 ->
+        # position), 0 where the network has no such edge, and their prefix sums: driving from
+        # position p to q > p is along_f[q] - along_f[p], from q back to p along_b[q] - along_b[p]
+        # (for reading routes a chain at a time, chain_paths.py); the two ways of a street may differ
         metres = np.asarray(net.metres, dtype=np.float64)
-        step_m = np.where(self.fwd >= 0, metres[np.maximum(self.fwd, 0)],
-                          np.where(self.bwd >= 0, metres[np.maximum(self.bwd, 0)], 0.0)) if total else np.zeros(0)
-        self.along_m = np.concatenate([[0.0], np.cumsum(step_m)])
-        self.at_step_m, self.at_along_m = step_m.data, self.along_m.data
+        self.step_f = np.where(self.fwd >= 0, metres[np.maximum(self.fwd, 0)], 0.0) if total else np.zeros(0)
+        self.step_b = np.where(self.bwd >= 0, metres[np.maximum(self.bwd, 0)], 0.0) if total else np.zeros(0)
+        self.along_f = np.concatenate([[0.0], np.cumsum(self.step_f)])
+        self.along_b = np.concatenate([[0.0], np.cumsum(self.step_b)])
+        self.at_step_f, self.at_step_b = self.step_f.data, self.step_b.data
+        self.at_along_f, self.at_along_b = self.along_f.data, self.along_b.data
         self._junction_steps: dict[int, float] | None = None
 
     def junction_steps(self) -> dict[int, float]:
@@ -880,9 +884,10 @@ class _Chains:
         if steps is None:
             short = np.flatnonzero(self.last - self.first == 1)
             a, b = self.node[self.first[short]], self.node[self.last[short]]
-            m = (self.along_m[self.last[short]] - self.along_m[self.first[short]]).tolist()
             n = self.network.n_nodes
-            steps = self._junction_steps = dict(zip((a * n + b).tolist() + (b * n + a).tolist(), m * 2, strict=True))
+            steps = self._junction_steps = dict(zip((a * n + b).tolist() + (b * n + a).tolist(),
+                                                    self.step_f[self.first[short]].tolist()
+                                                    + self.step_b[self.first[short]].tolist(), strict=True))
         return steps
 
 

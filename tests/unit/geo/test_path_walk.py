@@ -172,3 +172,34 @@ def test_routes_from_the_incidents_own_street_are_those_of_the_node_by_node_walk
             assert a_line == r_line and b_line == r_line
             assert a_m == b_m and a_m == pytest.approx(r_m, rel=1e-12, abs=1e-9)
     assert along_own_street > 20
+
+
+@pytest.mark.parametrize("name", ["mixed", "parallel", "loops"])
+def test_routes_on_hand_made_chains_are_those_of_the_node_by_node_walk(name):
+    """Loops at a junction and without one, one-way stretches, parallel chains and sources at every
+    point of every edge (tests/unit/geo/test_contracted_search.py's networks): from every node the
+    search reached, in two orders, the chain walk's routes are the reference's."""
+    from tests.unit.geo.test_contracted_search import SMALL, _sources_on_edge
+
+    net = SMALL[name]
+    travel = RoadTravelTimes(net, search_cache_bytes=0, answers_kept=0)
+    travel.search = ReverseSearch(net, contract_share=1.0)  # contracted although junctions are most nodes
+    weights = net.weights()
+    rng = np.random.default_rng(5)
+    joined = 0
+    for e in range(net.n_edges):
+        for f in (0.0, 0.3, 1.0):
+            tree = travel.search._contracted_search(weights, _sources_on_edge(net, weights, e, f), np.inf)
+            assert tree is not None
+            starts = [v for v in range(net.n_nodes) if tree.dist_at(v) < np.inf and tree.pred_at(v) != tree.root]
+            expected = {s: _nodes_and_metres(NodeByNodePathTree(travel, tree), s) for s in starts}
+            for order in (starts, starts[::-1], list(rng.permutation(starts))):
+                chains = travel._paths(tree)
+                assert isinstance(chains, ChainPathTree)
+                for s in order:
+                    nodes, metres, line = _nodes_and_metres(chains, s)
+                    r_nodes, r_metres, r_line = expected[s]
+                    assert nodes == r_nodes and line == r_line
+                    assert metres == pytest.approx(r_metres, rel=1e-12, abs=1e-9)
+                joined += sum(j != END for j in chains._joins)
+    assert joined > 50
