@@ -163,7 +163,7 @@ class ChainPathTree:
         metres = [0.0] * len(runs)
         last = len(runs) - 1
         ch, a, stop, end = runs[last]
-        if ch >= 0 and stop != end:  # joins an earlier walk before its end: in this chain, or at its end junction
+        if ch >= 0 and stop != end:  # joins an earlier walk before its end: in this chain, or at its end node
             jw, jr, _ = self._decode(join)
             m = self._metres[jw][jr] if self._runs[jw][4 * jr] == ch else self._metres_at(join)
         else:
@@ -206,8 +206,8 @@ class ChainPathTree:
         return w
 
     def _into(self, v: int, run: Run | None, run_metres: float, join: int) -> float:
-        """Metres from node ``v`` on, when the next step enters ``run`` (whose junction is
-        ``run_metres`` from the end) or, with ``run`` None, the earlier walk at ``join``."""
+        """Metres from node ``v`` on, when the next step enters ``run`` (whose end node is
+        ``run_metres`` from the route's end) or, with ``run`` None, the earlier walk at ``join``."""
         if run is None:
             if join == END:
                 return 0.0
@@ -215,7 +215,7 @@ class ChainPathTree:
             ch, a, stop, end = self._runs[jw][4 * jr : 4 * jr + 4]
             if ch < 0:
                 return self._step_m(v, a) + self._metres[jw][jr]
-            if pos == end:  # the junction the run drives to
+            if pos == end:  # the node the run ends at
                 return self._step_m(v, self.searched.chains.at_node[pos]) + self._metres[jw][jr]
             run, run_metres = (ch, pos, stop, end), self._metres[jw][jr]
         ch, a, _, end = run
