@@ -51,10 +51,11 @@ class ChainPathTree:
     in-process than with the node walk's arrays (measured with ``gc.callbacks``).
     """
 
-    def __init__(self, travel: RoadTravelTimes, searched: JunctionTree, drawing: RouteDrawing) -> None:
+    def __init__(self, travel: RoadTravelTimes, searched: JunctionTree) -> None:
+        """``travel`` draws the lines (``RoadTravelTimes._drawing``, made when a line is first asked
+        for); its drawing must read the chain table ``searched`` was made on."""
         self.travel = travel
         self.searched = searched
-        self.drawing = drawing
         self._P = len(searched.chains.node) + 1
         self._seen: dict[int, int] = {searched.root: END, -9999: END}
         """node -> its place, for the nodes walked one at a time and the junctions that end runs"""
@@ -85,10 +86,11 @@ class ChainPathTree:
             if not with_line:
                 return end, metres, None
             line: list[Point] = []
-            if not (self.drawing.at_drawn[start] or start == end):
-                line.append(point_of(self.drawing.lonlat, start))
+            drawing = self.travel._drawing()
+            if not (drawing.at_drawn[start] or start == end):
+                line.append(point_of(drawing.lonlat, start))
             while True:
-                line.extend(self._line(w)[self._index(w, r, pos):])
+                line.extend(self._line(w, drawing)[self._index(w, r, pos, drawing):])
                 join = self._joins[w]
                 if join == END:
                     return end, metres, line
@@ -241,11 +243,10 @@ class ChainPathTree:
 
     # --- drawing ---------------------------------------------------------------------------------
 
-    def _line(self, w: int) -> Line:
+    def _line(self, w: int, drawing: RouteDrawing) -> Line:
         made = self._lines[w]
         if made is not None:
             return made
-        drawing = self.drawing
         drawn, before, lonlat = drawing.at_drawn, drawing.at_drawn_before, drawing.lonlat
         points_of = drawing.chain_points
         at_first = self.searched.chains.at_first
@@ -273,13 +274,13 @@ class ChainPathTree:
         self.nbytes += 8 * len(points) + 8 * len(at) + 100
         return made
 
-    def _index(self, w: int, r: int, pos: int) -> int:
+    def _index(self, w: int, r: int, pos: int, drawing: RouteDrawing) -> int:
         """Where in walk ``w``'s points the place (``r``, ``pos``) is, or the first drawn after it."""
         at = self._line_at[w][r]
         ch, a, stop, _ = self._runs[w][4 * r : 4 * r + 4]
         if ch < 0 or pos == a:
             return at
-        before = self.drawing.at_drawn_before
+        before = drawing.at_drawn_before
         if a <= stop:
             return at + before[pos] - before[a]
         return at + before[a + 1] - before[pos + 1]

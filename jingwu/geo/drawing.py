@@ -73,7 +73,7 @@ def drawn_nodes(network: RoadNetwork, chains: _Chains | None = None,
 
 @dataclass(frozen=True, slots=True)
 class RouteDrawing:
-    """How a network's routes are drawn, worked out at its first search: the nodes a line keeps
+    """How a network's routes are drawn, worked out at its first route: the nodes a line keeps
     (``drawn_nodes``) and every node's [lon, lat] as written (16 bytes a node: 16 MB for 1M nodes),
     so that a route's line is one gather and one ``tolist``, not a stack and a rounding each.
 

@@ -419,15 +419,16 @@ class RoadTravelTimes:
         )
 
     def _paths(self, searched: Tree) -> Paths:
-        """Where a search's routes are read: a chain at a time on the junction graph's."""
-        if isinstance(searched, JunctionTree):
-            drawing = self._drawing()
-            if drawing.chains is searched.chains:
-                return ChainPathTree(self, searched, drawing)
+        """Where a search's routes are read: a chain at a time on the junction graph's, when the
+        drawing (made or to be made from ``self.search.chains()``) reads the same chain table."""
+        if isinstance(searched, JunctionTree) and searched.chains is self.search.chains():
+            drawing = self._drawing_kept
+            if drawing is None or drawing.chains is searched.chains:
+                return ChainPathTree(self, searched)
         return PathTree(self, searched)
 
     def _drawing(self) -> RouteDrawing:
-        """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first search."""
+        """How routes are drawn on this network (``drawing.RouteDrawing``), worked out at the first route."""
         drawing = self._drawing_kept
         if drawing is None:
             with self._drawing_lock:
