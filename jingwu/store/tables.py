@@ -51,7 +51,10 @@ def _aware_utc(value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    zone = value.tzinfo
+    if zone is UTC:  # PostgreSQL's, whose sessions are in UTC (``engine.build_engine``)
+        return value
+    return value.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

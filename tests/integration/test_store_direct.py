@@ -20,6 +20,7 @@ from jingwu.store import audit_chain
 from jingwu.store import tables as t
 from jingwu.store.pending_inserts import PendingInserts
 from jingwu.store.repositories import (
+    _INCIDENT_BY_ID,
     available_units,
     incident_as_row,
     incident_from_row,
@@ -385,3 +386,24 @@ def test_reads_keep_the_statements_postgresql_prepared(engine: Engine, backend: 
     with read_connection(engine) as conn:
         prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
     assert any("FROM units" in s and "units.id =" in s for s in prepared), prepared
+
+
+def test_postgresql_sessions_are_in_utc_and_hot_reads_come_in_binary(engine: Engine, backend: str) -> None:
+    """Whatever zone the server defaults to (this one's is Etc/UTC), a session is in UTC, and the
+    compiled reads take PostgreSQL's binary rows: the same values, JSON and times included, as
+    Core's text rows."""
+    if backend != "postgresql":
+        pytest.skip("a PostgreSQL session setting")
+    inc = _incident("INC-D-UTC")
+    with UnitOfWork(engine) as uow:
+        uow.incidents.add(inc)
+        uow.commit()
+    with read_connection(engine) as conn:
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+        direct = load_incident(conn, inc.id)
+        core = incident_from_row(conn.execute(select(t.incidents).where(t.incidents.c.id == inc.id)).one())
+        binary = _INCIDENT_BY_ID.plan(conn.dialect).binary
+    assert binary
+    assert direct == core
+    assert direct is not None and direct.received_at.tzinfo is UTC and direct.active_units == ["U-1", "U-2"]
+    assert direct.received_at == inc.received_at
