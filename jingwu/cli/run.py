@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from jingwu.api.app import create_app
 from jingwu.api.runtime import Runtime, build_runtime
-from jingwu.cli.workers import check_port_free, serve_workers
+from jingwu.cli.workers import SERVER_OPTIONS, check_port_free, serve_workers
 from jingwu.config import Settings, get_settings
 from jingwu.domain.errors import DomainError
 from jingwu.services.accounts import check_password_rules
@@ -27,7 +27,7 @@ console = Console()
 
 def _serve(runtime: Runtime, host: str, port: int) -> None:
     app = create_app(runtime)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets-sansio")
+    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
 
 
 def serve(
