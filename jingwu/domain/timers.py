@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from jingwu.domain.incident import Incident, IncidentStatus
+from jingwu.domain.incident import IncidentStatus
 from jingwu.domain.incident_types import StageTargets
 from jingwu.domain.unit import Unit, UnitStatus
 
@@ -26,6 +27,36 @@ class TimerState:
     level: str  # "ok" | "amber" | "red"
 
 
+TIMED_STATUSES = (IncidentStatus.RECEIVED, IncidentStatus.DISPATCHED, IncidentStatus.EN_ROUTE)
+"""The statuses in which an incident's stage timers run."""
+
+
+class TimedIncident(Protocol):
+    """What an incident's stage timers read of it (an ``Incident`` or a ``RunningIncident``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> IncidentStatus: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def dispatched_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunningIncident:
+    """An incident whose stage timers run, as the timer check reads it: only what the timers and
+    their alerts need, since the check goes through every running incident every few seconds."""
+
+    id: str
+    status: IncidentStatus
+    priority: int
+    station_code: str | None
+    received_at: datetime
+    dispatched_at: datetime | None
+
+
 def _level(elapsed: float, target: float) -> str:
     if elapsed >= target:
         return "red"
@@ -34,7 +65,7 @@ def _level(elapsed: float, target: float) -> str:
     return "ok"
 
 
-def incident_timers(inc: Incident, targets: StageTargets, now: datetime) -> list[TimerState]:
+def incident_timers(inc: TimedIncident, targets: StageTargets, now: datetime) -> list[TimerState]:
     """The running stage timers of an open incident (a finished stage no longer runs)."""
     out = []
 
@@ -45,7 +76,7 @@ def incident_timers(inc: Incident, targets: StageTargets, now: datetime) -> list
 
     if inc.status is IncidentStatus.RECEIVED:
         add("dispatch", inc.received_at, targets.dispatch_s)
-    if inc.status in (IncidentStatus.RECEIVED, IncidentStatus.DISPATCHED, IncidentStatus.EN_ROUTE):
+    if inc.status in TIMED_STATUSES:
         add("response", inc.received_at, targets.response_s)
         if inc.dispatched_at is not None and inc.status is not IncidentStatus.RECEIVED:
             add("travel", inc.dispatched_at, targets.travel_s)

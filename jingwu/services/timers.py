@@ -6,14 +6,11 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 
 from jingwu.domain import events as ev
-from jingwu.domain.incident import IncidentStatus
 from jingwu.domain.timers import checkin_timers, crossings, incident_timers
 from jingwu.domain.unit import UnitStatus
 from jingwu.services.dependencies import Dependencies
 from jingwu.store import tables as t
-from jingwu.store.repositories import incident_from_row, unit_from_row
-
-RUNNING = [IncidentStatus.RECEIVED.value, IncidentStatus.DISPATCHED.value, IncidentStatus.EN_ROUTE.value]
+from jingwu.store.repositories import running_incidents, unit_from_row
 
 
 def check_timers(deps: Dependencies) -> list[ev.TimerBreached]:
@@ -22,8 +19,7 @@ def check_timers(deps: Dependencies) -> list[ev.TimerBreached]:
     out: list[ev.TimerBreached] = []
     with deps.uow() as uow:
         conn = uow.conn
-        incidents = [incident_from_row(r) for r in conn.execute(
-            select(t.incidents).where(t.incidents.c.status.in_(RUNNING)))]
+        incidents = running_incidents(conn)
         units = [unit_from_row(r) for r in conn.execute(
             select(t.units).where(t.units.c.status == UnitStatus.ON_SCENE.value))]
         states = [s for i in incidents for s in incident_timers(i, deps.catalogue.targets_for(i.priority), now)]

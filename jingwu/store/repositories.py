@@ -22,6 +22,7 @@ from jingwu.domain.geography import GeoPoint, degree_margins
 from jingwu.domain.incident import Incident, IncidentStatus, Source
 from jingwu.domain.incident_types import Capability
 from jingwu.domain.major import ChecklistItem, MajorIncident
+from jingwu.domain.timers import TIMED_STATUSES, RunningIncident
 from jingwu.domain.unit import Unit, UnitStatus
 from jingwu.store import tables as t
 from jingwu.store.direct import DirectStatement, RowMemo
@@ -324,6 +325,23 @@ _UNITS_WITH_STATUS = DirectStatement(
 """The units' rows in table order, with the capability list as its JSON text: psycopg decodes a JSON
 column itself, so each row came back holding a list, which ``RowMemo`` cannot hash as it is; the
 text is hashed as it comes and decoded once per distinct list (``_capabilities``)."""
+
+
+_RUNNING_INCIDENTS = DirectStatement(
+    select(t.incidents.c.id, t.incidents.c.status, t.incidents.c.priority, t.incidents.c.station_code,
+           t.incidents.c.received_at, t.incidents.c.dispatched_at)
+    .where(t.incidents.c.status.in_([bindparam(s.value) for s in TIMED_STATUSES]))
+)
+
+
+def running_incidents(conn: Connection) -> list[RunningIncident]:
+    """Every incident whose stage timers run (received, dispatched, en route), as the timer check
+    reads them: six columns in one compiled statement, not whole incidents (with 5,000 open ones,
+    building ``Incident``s took most of each check's ~0.1 s)."""
+    rows = _RUNNING_INCIDENTS.all(conn, {s.value: s.value for s in TIMED_STATUSES})
+    status = _INCIDENT_STATUS
+    return [RunningIncident(id_, status[st], priority, station, received_at, dispatched_at)
+            for id_, st, priority, station, received_at, dispatched_at in rows]
 
 
 def load_unit(conn: Connection, unit_id: str) -> Unit | None:

@@ -57,3 +57,28 @@ def test_timers_fire_once_per_level_and_checkin(runtime: Runtime) -> None:
         breaches = conn.execute(select(func.count()).select_from(t.outbox)
                                 .where(t.outbox.c.kind == "TimerBreached")).scalar_one()
     assert breaches == 3
+
+
+def test_a_dispatched_incident_times_its_travel_and_drops_its_dispatch_alert(runtime: Runtime) -> None:
+    """The check reads running incidents' stage times (``running_incidents``): travel runs from
+    the dispatch, the event names the incident's station, and an alert of a stage that stopped
+    running is forgotten."""
+    clock = Clock()
+    runtime.deps.clock = clock
+    targets = runtime.deps.catalogue.targets_for(1)
+    inc = receive_call(runtime.deps, SYSTEM, ReceiveCall("FIRE", GeoPoint(42.5063, 1.5218))).incident
+    clock.advance(targets.dispatch_s * 0.85)
+    assert [(e.stage, e.level) for e in check_timers(runtime.deps)] == [("dispatch", "amber")]
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(t.timer_alerts.c.key)).scalars().all() == [f"incident:{inc.id}:dispatch"]
+
+    unit = recommend_units(runtime.deps, SYSTEM, inc.id)[0].unit_id
+    assign_unit(runtime.deps, SYSTEM, AssignUnit(inc.id, unit))
+    dispatched = clock.now
+    assert check_timers(runtime.deps) == []
+    with runtime.engine.connect() as conn:  # the dispatch stage is over: its alert is gone
+        assert conn.execute(select(t.timer_alerts.c.key)).scalars().all() == []
+    clock.advance(targets.travel_s * 0.85)
+    travel = [e for e in check_timers(runtime.deps) if e.stage == "travel"]
+    assert [(e.incident_id, e.level, e.station_code) for e in travel] == [(inc.id, "amber", inc.station_code)]
+    assert travel[0].elapsed_s == round((clock.now - dispatched).total_seconds(), 1)
