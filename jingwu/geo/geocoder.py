@@ -14,6 +14,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -26,7 +27,7 @@ from scipy.spatial import cKDTree
 from jingwu.domain.geography import GeoPoint, haversine_m
 from jingwu.domain.places import PlaceCandidate, ReversePlace
 from jingwu.geo.roads import RoadNetwork
-from jingwu.geo.snapping import RoadSnapper
+from jingwu.geo.snapping import RoadSnapper, SnappedPoint
 
 ABBREVIATIONS = {
     "av": "avinguda", "avda": "avinguda", "avgda": "avinguda", "avenida": "avinguda", "avenue": "avinguda",
@@ -121,8 +122,13 @@ class Geocoder:
         min_score: float = 0.6,
         crossing_score: float = 0.8,
         cluster_m: float = 250.0,
+        nearest_road: Callable[[GeoPoint], SnappedPoint] | None = None,
     ) -> None:
+        """``nearest_road``: a snap of a point to the whole network (the travel times' own, which
+        remembers it), which reverse geocoding reads first (see ``reverse``)."""
         self.network = network
+        self.max_reverse_m = max_reverse_m
+        self.nearest_road = nearest_road
         self.min_score = min_score
         self.crossing_score = crossing_score
         self.cluster_m = cluster_m
@@ -286,8 +292,20 @@ class Geocoder:
     # --- reverse -------------------------------------------------------------------------------
 
     def reverse(self, point: GeoPoint) -> ReversePlace:
-        """The nearest named street within ``max_reverse_m`` (jurisdiction is the caller's business)."""
-        snap = self.reverse_snapper.snap(point)
+        """The nearest named street within ``max_reverse_m`` (jurisdiction is the caller's business).
+
+        An incident's place is snapped twice otherwise: here to the named streets and, for its
+        units' ETAs, to every road. When the nearest road is a named street and its nearest point
+        lies inside a segment, that street is also the nearest named one, so the travel times'
+        snap (``nearest_road``) answers both. At a segment's end (its nearest point is a node that
+        other segments share at the same distance) the named streets are searched as before, so
+        a tie is settled as before too."""
+        near = self.nearest_road(point) if self.nearest_road is not None else None
+        if (near is not None and 0.0 < near.fraction < 1.0 and near.off_road_m <= self.max_reverse_m
+                and self.network.name_id[near.edge] >= 0):
+            snap = near
+        else:
+            snap = self.reverse_snapper.snap(point)
         if not snap.on_network:
             return ReversePlace(street=None, distance_m=None)
         name = self.network.names[int(self.network.name_id[snap.edge])].split(";")[0].strip()

@@ -48,5 +48,5 @@ def load_road_services(
         off_road_speed_kmh=off_road_speed_kmh,
         straight_line_speed_kmh=straight_line_speed_kmh,
     )
-    geocoder = Geocoder(network)
+    geocoder = Geocoder(network, nearest_road=travel.snap_place)
     return RoadServices(network, travel, geocoder, round(time.perf_counter() - started, 3))

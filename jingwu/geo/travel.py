@@ -122,7 +122,7 @@ class RoadTravelTimes:
     ) -> list[TravelEstimate]:
         if want <= 0 or not origins:
             return []
-        target = self._snap_place(destination)
+        target = self.snap_place(destination)
         if not target.on_network:
             note = f"incident is {target.off_road_m:.0f} m from the nearest road: straight-line estimate"
             guesses = self.fallback.estimate(destination, origins, want=want, max_seconds=max_seconds, at=at)
@@ -441,8 +441,10 @@ class RoadTravelTimes:
         keys = path[:-1] * self.network.n_nodes + path[1:]
         return self._edge_order[np.searchsorted(self._sorted_keys, keys)]
 
-    def _snap_place(self, point: GeoPoint) -> SnappedPoint:
-        """Snap an incident (or any destination), remembering the last few thousand places asked about."""
+    def snap_place(self, point: GeoPoint) -> SnappedPoint:
+        """Snap an incident (or any destination), remembering the last few thousand places asked
+        about: the intake's reverse geocoding asks first (``Geocoder(nearest_road=…)``), and the
+        recommendation then finds the snap made."""
         key = (point.lat, point.lon)
         places = self._snapped_places
         with self._places_lock:

@@ -47,7 +47,7 @@ def _questions(net, units: int) -> tuple[RoadTravelTimes, list[tuple[SearchTree,
     snaps = travel._snap_units(lat, lon)
     out = []
     for v in rng.choice(net.n_nodes, PLACES, replace=False).tolist():
-        target = travel._snap_place(GeoPoint(float(net.lat[v]), float(net.lon[v])))
+        target = travel.snap_place(GeoPoint(float(net.lat[v]), float(net.lon[v])))
         straight = haversine_arrays(lat, lon, np.full(units, target.point.lat), np.full(units, target.point.lon))
         eta, via, kept = travel._reach(target, snaps, straight, WANT, 3600.0, weights)
         best = np.argsort(eta, kind="stable")[:WANT]

@@ -5,6 +5,7 @@ import pytest
 
 from jingwu.domain.geography import GeoPoint, haversine_m
 from jingwu.geo.geocoder import Geocoder, fold
+from jingwu.geo.snapping import RoadSnapper, SnappedPoint
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,42 @@ def test_reverse_names_the_nearest_street(andorra_places, andorra):
     assert named >= 0.8 * len(samples)  # the rest are at junctions, where a side street is as near
     nowhere = andorra_places.reverse(GeoPoint(42.5200, 1.4700))
     assert nowhere.street is None
+
+
+def test_reverse_from_the_travel_snap_names_the_same_street(andorra_places, andorra):
+    """Reading the whole network's snap first (as the intake does, through the travel times)
+    gives the answer of the named streets' own snap, point for point: inside segments, at their
+    ends, off named roads and beyond reach."""
+    whole = RoadSnapper(andorra, max_distance_m=300.0)
+    asked: list[GeoPoint] = []
+
+    def nearest_road(point: GeoPoint) -> SnappedPoint:
+        asked.append(point)
+        return whole.snap(point)
+
+    shared = Geocoder(andorra, nearest_road=nearest_road)
+    named_snaps = 0
+    own = shared.reverse_snapper.snap
+
+    def counted(point: GeoPoint) -> SnappedPoint:
+        nonlocal named_snaps
+        named_snaps += 1
+        return own(point)
+
+    shared.reverse_snapper.snap = counted  # type: ignore[method-assign]
+    rng = np.random.default_rng(7)
+    nodes = rng.choice(andorra.n_nodes, 1500, replace=False)
+    spread = rng.uniform(-1, 1, (len(nodes), 2)) * np.where(rng.random((len(nodes), 1)) < 0.2, 0.003, 0.0003)
+    points = [GeoPoint(float(andorra.lat[v] + dy), float(andorra.lon[v] + dx))
+              for v, (dy, dx) in zip(nodes, spread, strict=True)]
+    points += [GeoPoint(float(andorra.lat[v]), float(andorra.lon[v])) for v in nodes[:300]]  # on nodes: ends
+    for p in points:
+        assert shared.reverse(p) == andorra_places.reverse(p), p
+    assert len(asked) == len(points)
+    # a third answered from the shared snap (many of these points are off named roads), and the
+    # points at a segment's end or nearest an unnamed road searched the named streets
+    assert 0.8 * len(points) > named_snaps > 0.05 * len(points)
+    assert len(points) - named_snaps > 0.25 * len(points)
 
 
 @pytest.mark.parametrize("typed", ["红荔西路", "紅荔西路", "红荔西路 "])

@@ -113,7 +113,7 @@ def test_metres_do_not_depend_on_which_walk_came_first(andorra, junctions, searc
     weights = andorra.weights(travel.traffic.factors_at(NIGHT))
     merged = regions = 0
     for point, _ in _places(andorra, rng, 16):
-        target = travel._snap_place(point)
+        target = travel.snap_place(point)
         searched = travel._search(weights, target, float(rng.choice([120.0, 300.0, 900.0, 3600.0])))
         regions += searched.nodes is not None
         reached = np.flatnonzero(np.isfinite(searched.dist[: searched.root]))
@@ -151,7 +151,7 @@ def test_routes_from_the_incidents_own_street_are_those_of_the_node_by_node_walk
     weights = andorra.weights(travel.traffic.factors_at(NIGHT))
     along_own_street = 0
     for point, _ in _places(andorra, rng, 12):
-        target = travel._snap_place(point)
+        target = travel.snap_place(point)
         searched = travel._search(weights, target, 900.0)
         own = sorted(searched._fixed)  # the interior points of the chains with a source (white box)
         starts = own + rng.choice(np.flatnonzero(np.isfinite(searched.dist[: searched.root])), 6).tolist()
