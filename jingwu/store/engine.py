@@ -185,5 +185,9 @@ def _session_in_utc(dbapi_conn: Any, _record: Any) -> None:
     with ``datetime.UTC`` itself as their zone, which ``UtcDateTime`` hands on as they are (with the
     server's ``Etc/UTC`` it had to convert each one: ~0.4 us a value, and every recommendation
     reads the available units' fix times)."""
-    dbapi_conn.execute("SET TimeZone TO 'UTC'")
+    cur = dbapi_conn.cursor()  # the DBAPI's own calls, not psycopg's shortcuts
+    try:
+        cur.execute("SET TimeZone TO 'UTC'")
+    finally:
+        cur.close()
     dbapi_conn.commit()
