@@ -133,6 +133,10 @@ class JunctionTree:
         """chain with a source -> (its first position, the stretch end of each position driving
         forward, and driving back), made at the first walk into it (``_stretch_end``)"""
 
+    def junction_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """The junction graph's times and predecessors (the virtual source's last), as searched."""
+        return self._dj, self._came
+
     # --- read where asked ---------------------------------------------------------------------
 
     def dist_at(self, v: int) -> float:
@@ -425,6 +429,10 @@ Run = tuple[int, int, int, int]
 """A piece of a way read off a ``JunctionTree`` (``JunctionTree.runs``)."""
 
 
+SOURCE_FLOOR = 1e-6
+"""The least time a junction-graph search gives a source (scipy's graphs drop zero-weight edges)."""
+
+
 class ReverseSearch:
     """Searches from a few weighted sources over the reversed graph, for one weight vector at a time."""
 
@@ -503,8 +511,8 @@ class ReverseSearch:
             self._whole[id(weights)] = (graph, weights)  # the array is kept so its id stays unique
         (s0, w0), (s1, w1) = sources[0], sources[-1]
         with self._lock:
-            graph.indices[m], graph.data[m] = s0, max(w0, 1e-6)
-            graph.indices[m + 1], graph.data[m + 1] = s1, max(w1, 1e-6)
+            graph.indices[m], graph.data[m] = s0, max(w0, SOURCE_FLOOR)
+            graph.indices[m + 1], graph.data[m + 1] = s1, max(w1, SOURCE_FLOOR)
             dist, pred = dijkstra(graph, directed=True, indices=n, limit=limit, return_predecessors=True)
         return SearchTree(dist, pred, n, None)
 
@@ -544,6 +552,22 @@ class ReverseSearch:
         None when the network has no contraction or the sources touch more junctions than the
         virtual source's preallocated row holds (more than two sources).
         """
+        seeded = self.seeds(weights, sources)
+        if seeded is None:
+            return None
+        con, slots, inner = seeded
+        graph, m, k = con.graph, con.m, con.chains.k
+        with self._lock:
+            # unused slots: loops on the virtual source
+            graph.indices[m : m + con.SLOTS] = [j for j, _ in slots] + [k] * (con.SLOTS - len(slots))
+            graph.data[m : m + con.SLOTS] = [t for _, (t, _) in slots] + [1.0] * (con.SLOTS - len(slots))
+            dj, pj = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
+        return self.tree_from(con, dj, pj, limit, slots, inner)
+
+    def seeds(self, weights: np.ndarray, sources: Sequence[tuple[int, float]]) -> Seeds | None:
+        """Where a search from ``sources`` starts on the junction graph: each seed junction's id
+        with its time to the sources and the node after it towards them, and the sources inside
+        chains (position, chain, offset). None as for ``_contracted_search``."""
         c = self._junction_chains()
         if c is None:
             return None
@@ -553,7 +577,7 @@ class ReverseSearch:
             if len(self._contracted) > 4:
                 self._contracted.clear()
             self._contracted[id(weights)] = con
-        n, k = self.network.n_nodes, c.k
+        n = self.network.n_nodes
         af, ab, nf, nb = con.af, con.ab, con.nf, con.nb
         best: dict[int, tuple[float, int]] = {}  # junction -> (time to the sources, next node)
         inner: list[tuple[int, int, float]] = []  # interior sources: (position, chain, offset)
@@ -563,7 +587,7 @@ class ReverseSearch:
                 best[j] = (t, hop)
 
         for s, w in sources:
-            o = max(float(w), 1e-6)
+            o = max(float(w), SOURCE_FLOOR)
             j = int(c.jid[s])
             if j >= 0:
                 offer(j, o, n)
@@ -578,14 +602,14 @@ class ReverseSearch:
             inner.append((p, ch, o))
         if len(best) > con.SLOTS:
             return None
-        graph, m = con.graph, con.m
-        slots = list(best.items())
-        with self._lock:
-            # unused slots: loops on the virtual source
-            graph.indices[m : m + con.SLOTS] = [j for j, _ in slots] + [k] * (con.SLOTS - len(slots))
-            graph.data[m : m + con.SLOTS] = [t for _, (t, _) in slots] + [1.0] * (con.SLOTS - len(slots))
-            dj, pj = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
+        return con, list(best.items()), inner
 
+    def tree_from(self, con: _Contracted, dj: np.ndarray, pj: np.ndarray, limit: float,
+                  slots: list[tuple[int, tuple[float, int]]], inner: list[tuple[int, int, float]]) -> JunctionTree:
+        """The tree of a search whose junction times and predecessors are ``dj`` and ``pj`` (the
+        junction graph's Dijkstra, or one composed of kept searches), with the chains that hold a
+        source worked out along them."""
+        c = con.chains
         bound = min(limit, float(np.finfo(np.float64).max))  # within it: reached (never inf)
         fixed: dict[int, tuple[float, int]] = {}
         for ch in {ch for _, ch, _ in inner}:  # a chain with a source: along it to the source, or out of it
@@ -730,7 +754,7 @@ class ReverseSearch:
         np.cumsum(np.bincount(rows, minlength=k), out=indptr[1 : k + 1])
         indptr[k + 1] = indptr[k] + len(sources)
         indices = np.concatenate([cols, src]).astype(np.int32)
-        values = np.concatenate([data, [max(w, 1e-6) for _, w in sources]])
+        values = np.concatenate([data, [max(w, SOURCE_FLOOR) for _, w in sources]])
         graph = csr_matrix((values, indices, indptr.astype(np.int32)), shape=(k + 1, k + 1))
         dist, pred = dijkstra(graph, directed=True, indices=k, limit=limit, return_predecessors=True)
         return SearchTree(dist, pred, k, nodes)
@@ -898,6 +922,7 @@ class _Contracted:
 
     def __init__(self, chains: _Chains, weights: np.ndarray) -> None:
         self.weights = weights  # kept so that its id stays unique while cached
+        self.chains = chains
         c = chains
         k = c.k
         fw = np.where(c.fwd >= 0, weights[np.maximum(c.fwd, 0)], 0.0)
@@ -954,3 +979,8 @@ class _Contracted:
     def _along(prefix: np.ndarray, blocked: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Time over positions ``lo .. hi`` (``lo <= hi``, same chain), inf where a step is missing."""
         return np.where(blocked[hi] == blocked[lo], prefix[hi] - prefix[lo], np.inf)
+
+
+Seeds = tuple[_Contracted, list[tuple[int, tuple[float, int]]], list[tuple[int, int, float]]]
+"""``ReverseSearch.seeds``: the weights' junction graph, the seed junctions (id, (time, next
+node)) and the sources inside chains (position, chain, offset)."""

@@ -43,6 +43,7 @@ from jingwu.geo.chain_paths import ChainPathTree
 from jingwu.geo.drawing import Point, RouteDrawing, point
 from jingwu.geo.reverse_search import JunctionTree, ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
+from jingwu.geo.seeded import SEED_OFFSET, Seed, SeededPaths
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -80,7 +81,12 @@ class RoadTravelTimes:
         search_cache_bytes: int = 64 * 2**20,
         incident_snap_cache_size: int = 20_000,
         answers_kept: int = 256,
+        seeded_searches: bool = True,
+        seed_cache_bytes: int = 32 * 2**20,
     ) -> None:
+        """``seeded_searches``: compose an incident's search of searches kept per seed junction
+        (``jingwu.geo.seeded``) where the network's junction graph allows; ``seed_cache_bytes``
+        is their budget."""
         self.network = network
         self.traffic = traffic or TrafficTable.free_flow()
         self.snapper = snap or RoadSnapper(network)
@@ -94,6 +100,9 @@ class RoadTravelTimes:
         self._snapped_places: OrderedDict[tuple[float, float], SnappedPoint] = OrderedDict()
         self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
         self.trees = SearchCache(search_cache_bytes)
+        self.seeded_searches = seeded_searches
+        self.seed_trees = SearchCache(seed_cache_bytes)
+        """Searches from single junctions (``jingwu.geo.seeded``), keyed (node, -1.0, -1, weights)."""
         self.answers_kept = answers_kept
         self._answers: OrderedDict[tuple[object, ...], tuple[np.ndarray, list[TravelEstimate]]] = OrderedDict()
         """Recent answers by their whole question (see ``estimate``)."""
@@ -196,7 +205,7 @@ class RoadTravelTimes:
                 args = (float(eta[i]), int(via[i]), float(straight[i]))
                 unit = (float(snaps.road_lat[i]), float(snaps.road_lon[i]), float(snaps.off_road_m[i]))
                 found.append(self._road_estimate(origins[i], *args, *unit, target, kept.paths, routes))
-            self.trees.resized(kept)
+            self._resized(kept)
         guess = straight / self.fallback.speed_ms
         for i in _best(np.flatnonzero(~on & (guess <= max_seconds)), guess, origins, want):
             found.append(self._off_road_estimate(origins[i], destination, float(straight[i]), snaps.off_road_m[i]))
@@ -220,7 +229,7 @@ class RoadTravelTimes:
             if eta <= min(kept.limit + target.off_road_m / self.off_road_ms, max_seconds):
                 found.append(self._road_estimate(origin, eta, via, straight, road_lat, road_lon, off_m, target,
                                                  kept.paths, routes))
-            self.trees.resized(kept)
+            self._resized(kept)
             return found
         if straight / self.fallback.speed_ms <= max_seconds:
             return [self._off_road_estimate(origin, destination, straight, off_m)]
@@ -285,9 +294,15 @@ class RoadTravelTimes:
             if units.within(found, reach) >= enough or reach >= max_seconds:
                 return found, kept
             bound = max(bound, min(max_seconds, reach * 2.5))
+        seeds: list[Seed] | None = None
         while True:
             limit = max(0.0, bound - arrive_s)
-            searched = self._search(weights, target, limit)
+            composed = self._seeded_search(weights, target, limit) if self.seeded_searches else None
+            searched: Tree
+            if composed is not None:
+                searched, seeds = composed
+            else:
+                searched, seeds = self._search(weights, target, limit), None
             found = units.etas(searched)
             reached = units.within(found, bound)
             if reached >= enough or bound >= max_seconds:
@@ -297,12 +312,19 @@ class RoadTravelTimes:
             kth = units.kth_reached(found, want)
             if kth is not None:
                 self._learn(*kth)
-        kept = KeptSearch(key, weights, limit, searched, self._paths(searched))
+        paths = self._paths(searched)
+        if seeds is not None and isinstance(paths, ChainPathTree) and isinstance(searched, JunctionTree):
+            paths = SeededPaths(paths, seeds, searched.chains, frozenset(self._source_chains(target)))
+        kept = KeptSearch(key, weights, limit, searched, paths)
         self.trees.keep(kept)
         return found, kept
 
     def _search(self, weights: np.ndarray, target: SnappedPoint, limit: float) -> Tree:
         """Times from every node within ``limit`` seconds to the point ``target`` on its street."""
+        return self.search.run(weights, self._sources(weights, target), limit, (target.road_lat, target.road_lon))
+
+    def _sources(self, weights: np.ndarray, target: SnappedPoint) -> list[tuple[int, float]]:
+        """Where a search for ``target`` starts: the nodes it is reached from, with their times."""
         net = self.network
         e, f = target.edge, target.fraction
         sources = [(int(net.tail[e]), f * float(weights[e]))]
@@ -310,7 +332,72 @@ class RoadTravelTimes:
             sources.append((int(net.tail[target.twin]), (1 - f) * float(weights[target.twin])))
         elif f >= 1 - 1e-9:  # at the end of a one-way edge: at its head node
             sources.append((int(net.head[e]), 0.0))
-        return self.search.run(weights, sources, limit, (target.road_lat, target.road_lon))
+        return sources
+
+    def _source_chains(self, target: SnappedPoint) -> list[int]:
+        c = self.search.chains()
+        out = []
+        for v in {int(self.network.tail[target.edge]), int(self.network.head[target.edge])}:
+            pos = c.at_pos[v]
+            if pos >= 0:
+                out.append(c.at_chain[pos])
+        return out
+
+    def _seeded_search(self, weights: np.ndarray, target: SnappedPoint, limit: float
+                       ) -> tuple[JunctionTree, list[Seed]] | None:
+        """``_search`` on the junction graph composed of kept searches from its seed junctions
+        (``jingwu.geo.seeded``); None where the junction graph does not serve (``_search`` then)."""
+        if self.network.n_nodes > self.search.local_above_nodes:
+            return None
+        sources = self._sources(weights, target)
+        seeded = self.search.seeds(weights, sources)
+        if seeded is None:
+            return None
+        con, slots, inner = seeded
+        c = con.chains
+        if c is not self.search.chains():
+            return None
+        dj: np.ndarray | None = None
+        came: np.ndarray | None = None
+        seeds: list[Seed] = []
+        for j, (t, _hop) in slots:
+            node = int(c.junctions[j])
+            kept = self._seed_search(weights, node, max(0.0, limit - t))
+            if kept is None:
+                return None
+            assert isinstance(kept.searched, JunctionTree)  # kept only so (``_seed_search``)
+            times, preds = kept.searched.junction_times()
+            here = times - SEED_OFFSET + t
+            if dj is None or came is None:
+                dj, came = here, preds.copy()
+            else:
+                better = here < dj
+                dj[better] = here[better]
+                came[better] = preds[better]
+            seeds.append(Seed(node, t, kept))
+        if dj is None or came is None:
+            return None
+        beyond = dj > limit
+        dj[beyond] = np.inf
+        came[beyond] = -9999
+        dj[c.k], came[c.k] = 0.0, -9999  # the virtual source
+        return self.search.tree_from(con, dj, came, limit, slots, inner), seeds
+
+    def _seed_search(self, weights: np.ndarray, node: int, limit: float) -> KeptSearch | None:
+        """The kept search from junction ``node`` covering ``limit`` seconds, searched anew (to
+        2.5 x the kept one's limit at least) when the kept one falls short."""
+        key = (node, -1.0, -1, id(weights))
+        kept = self.seed_trees.get(key, weights)
+        if kept is not None and kept.limit >= limit:
+            return kept
+        wider = max(limit, 2.5 * kept.limit) if kept is not None else limit
+        searched = self.search.run(weights, [(node, 0.0)], wider, (float(self.network.lat[node]),
+                                                                      float(self.network.lon[node])))
+        if not isinstance(searched, JunctionTree):
+            return None
+        kept = KeptSearch(key, weights, wider, searched, ChainPathTree(self, searched))
+        self.seed_trees.keep(kept)
+        return kept
 
     def _etas(
         self, weights: np.ndarray, target: SnappedPoint, snaps: SnappedArrays, searched: Tree
@@ -417,6 +504,13 @@ class RoadTravelTimes:
             note="",
             route={"type": "LineString", "coordinates": coords} if coords is not None else None,
         )
+
+    def _resized(self, kept: KeptSearch) -> None:
+        """Account for the routes walked on ``kept`` (and on its seeds' searches)."""
+        self.trees.resized(kept)
+        if isinstance(kept.paths, SeededPaths):
+            for seed in kept.paths.seeds:
+                self.seed_trees.resized(seed.kept)
 
     def _paths(self, searched: Tree) -> Paths:
         """Where a search's routes are read: a chain at a time on the junction graph's, when the
@@ -711,7 +805,7 @@ class PathTree:
         return base
 
 
-Paths = PathTree | ChainPathTree
+Paths = PathTree | ChainPathTree | SeededPaths
 """Where a kept search's routes are read."""
 
 

@@ -24,14 +24,17 @@ def _near_roads(net, rng, count: int, jitter_m: float = 20.0) -> list[GeoPoint]:
 
 def _fresh(net) -> RoadTravelTimes:
     """Keeps nothing: every question is a new search."""
-    return RoadTravelTimes(net, traffic=TRAFFIC, search_cache_bytes=0, answers_kept=0)
+    return RoadTravelTimes(net, traffic=TRAFFIC, search_cache_bytes=0, answers_kept=0, seeded_searches=False)
 
 
 def _same(got: list[TravelEstimate], expected: list[TravelEstimate]) -> None:
+    """The same answer; times and metres within 1e-12 relative, since a search composed of kept
+    seed searches (``jingwu.geo.seeded``) adds each seed's offset after the sum, not before."""
     assert [e.unit_id for e in got] == [e.unit_id for e in expected]
     for a, b in zip(got, expected, strict=True):
-        assert (a.eta_s, a.road_distance_m, a.straight_distance_m, a.method, a.note) == (
-            b.eta_s, b.road_distance_m, b.straight_distance_m, b.method, b.note)
+        assert (a.straight_distance_m, a.method, a.note) == (b.straight_distance_m, b.method, b.note)
+        assert a.eta_s == pytest.approx(b.eta_s, rel=1e-12)
+        assert a.road_distance_m == pytest.approx(b.road_distance_m, rel=1e-12)
         assert a.route == b.route
 
 
@@ -71,7 +74,8 @@ def test_a_route_asked_after_the_recommendation_reuses_the_search(andorra):
 
 def test_memory_stays_within_the_budget(andorra):
     budget = 2 * 2**20  # about eight Andorra trees with their routes
-    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget, answers_kept=0)  # the trees alone
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, search_cache_bytes=budget, answers_kept=0,  # the trees alone
+                             seeded_searches=False)  # each tree holds its routes' walks (seeds: the next test)
     fresh = _fresh(andorra)
     rng = np.random.default_rng(8)
     units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 80))]
@@ -88,6 +92,27 @@ def test_memory_stays_within_the_budget(andorra):
     _same(travel.estimate(places[0], units, want=10, max_seconds=3600, at=NIGHT),
           fresh.estimate(places[0], units, want=10, max_seconds=3600, at=NIGHT))
     assert travel.trees.misses == misses + 1
+
+
+def test_seed_searches_serve_other_places_and_stay_within_their_budget(andorra):
+    """Places on chains that share a seed junction reuse its kept search (and the walks of its
+    routes); the seeds' searches stay within their own budget, and answers stay a fresh search's."""
+    budget = 2**19  # a few dozen seeds' searches with their routes
+    travel = RoadTravelTimes(andorra, traffic=TRAFFIC, answers_kept=0, seed_cache_bytes=budget)
+    fresh = _fresh(andorra)
+    rng = np.random.default_rng(11)
+    units = [UnitOrigin(f"u{i}", p) for i, p in enumerate(_near_roads(andorra, rng, 80))]
+    centre = _near_roads(andorra, rng, 1)[0]
+    near = [GeoPoint(centre.lat + float(a), centre.lon + float(b))  # a busy corner: many points, few chains
+            for a, b in rng.normal(0, 0.0006, (30, 2))]
+    far = _near_roads(andorra, rng, 30)
+    for place in near + far:
+        got = travel.estimate(place, units, want=10, max_seconds=3600, at=NIGHT)
+        _same(got, fresh.estimate(place, units, want=10, max_seconds=3600, at=NIGHT))
+        assert travel.seed_trees.nbytes <= budget
+    assert travel.trees.misses == len(near) + len(far)  # every place is a new point
+    assert travel.seed_trees.hits > len(near)  # most points near the corner found their seeds kept
+    assert 1 <= len(travel.seed_trees) < travel.seed_trees.misses  # and the far ones pushed old seeds out
 
 
 def test_another_traffic_hour_is_another_search(andorra):
@@ -204,8 +229,9 @@ def test_times_only_answers_match_the_full_ones(andorra):
         bare = travel.estimate(place, units, want=4, max_seconds=3600, at=NIGHT, routes=False)
         full = fresh.estimate(place, units, want=4, max_seconds=3600, at=NIGHT)
         assert bare and all(e.route is None for e in bare) and all(e.route for e in full)
-        assert [(e.unit_id, e.eta_s, e.road_distance_m) for e in bare] == [
-            (e.unit_id, e.eta_s, e.road_distance_m) for e in full]
+        assert [e.unit_id for e in bare] == [e.unit_id for e in full]
+        for a, b in zip(bare, full, strict=True):  # a composed search: the same within 1e-12 (``_same``)
+            assert (a.eta_s, a.road_distance_m) == pytest.approx((b.eta_s, b.road_distance_m), rel=1e-12)
         there = [*units[:5], UnitOrigin("at-scene", place)]
         _same(travel.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT),
               fresh.estimate(units[-1].point, there, want=6, max_seconds=86400, at=NIGHT))
@@ -244,3 +270,36 @@ def test_a_repeated_question_gets_the_kept_answer_and_any_change_asks_afresh(and
     _same(plain, fresh.estimate(incident, units, **{**args, "want": 6}))
     assert [(e.unit_id, e.eta_s, e.road_distance_m) for e in plain] == [
         (e.unit_id, e.eta_s, e.road_distance_m) for e in drawn]
+
+
+@pytest.mark.parametrize("name", ["mixed", "parallel", "loops"])
+def test_seeded_searches_answer_as_one_search_on_hand_made_chains(name):
+    """Loops at a junction and without one, one-way stretches and parallel chains
+    (tests/unit/geo/test_contracted_search.py's networks): a place part-way along every edge,
+    a unit at every node, each place asked twice (the second time its seeds are all kept). The
+    search composed of kept seed searches gives one search's units, routes, and times within
+    1e-12. Metres are not compared here: a unit standing on a node whose two ways out are equally
+    fast may leave by the other one when the last bits differ, and these networks' metres are not
+    their drawn lengths (on Andorra's they are, and the tests above compare them)."""
+    from jingwu.geo.reverse_search import ReverseSearch
+    from tests.unit.geo.test_contracted_search import SMALL
+
+    net = SMALL[name]
+    seeded = RoadTravelTimes(net, search_cache_bytes=0, answers_kept=0)
+    plain = RoadTravelTimes(net, search_cache_bytes=0, answers_kept=0, seeded_searches=False)
+    for travel in (seeded, plain):
+        travel.search = ReverseSearch(net, contract_share=1.0)  # contracted although junctions are most nodes
+    units = [UnitOrigin(f"n{v:02d}", GeoPoint(float(net.lat[v]), float(net.lon[v]))) for v in range(net.n_nodes)]
+    for e in range(net.n_edges):
+        u, v = int(net.tail[e]), int(net.head[e])
+        for f in (0.3, 0.7):
+            place = GeoPoint(float(net.lat[u] + f * (net.lat[v] - net.lat[u])),
+                             float(net.lon[u] + f * (net.lon[v] - net.lon[u])))
+            expected = plain.estimate(place, units, want=len(units), max_seconds=86400, at=NIGHT)
+            for _ in range(2):
+                got = seeded.estimate(place, units, want=len(units), max_seconds=86400, at=NIGHT)
+                assert [g.unit_id for g in got] == [x.unit_id for x in expected]
+                for a, b in zip(got, expected, strict=True):
+                    assert a.eta_s == pytest.approx(b.eta_s, rel=1e-12)
+                    assert a.route == b.route
+    assert seeded.seed_trees.hits > net.n_edges
