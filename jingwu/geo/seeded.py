@@ -25,13 +25,10 @@ from typing import TYPE_CHECKING
 
 from jingwu.geo.chain_paths import ChainPathTree
 from jingwu.geo.drawing import Point
-from jingwu.geo.reverse_search import SOURCE_FLOOR, _Chains
+from jingwu.geo.reverse_search import SOURCE_FLOOR
 
 if TYPE_CHECKING:
     from jingwu.geo.travel import KeptSearch
-
-SEED_OFFSET = SOURCE_FLOOR
-"""What a seed's own search adds at its source (``ReverseSearch.seeds`` floors an offset at it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +47,12 @@ class SeededPaths:
     ``own`` reads the incident's own tree (composed the same way): the routes of units inside the
     incident's chain, and the stretch from a seed junction along the chain to the incident."""
 
-    def __init__(self, own: ChainPathTree, seeds: Sequence[Seed], chains: _Chains, chain_ids: frozenset[int]) -> None:
+    def __init__(self, own: ChainPathTree, seeds: Sequence[Seed], source_chains: frozenset[int]) -> None:
+        """``source_chains``: the chains that hold the incident's sources (worked out in its own tree)."""
         self.own = own
         self.seeds = tuple(seeds)
-        self._chains = chains
-        self._chain_ids = chain_ids
-        """the chains that hold the incident's sources"""
+        self._chains = own.searched.chains
+        self._chain_ids = source_chains
         self._seed_nodes = frozenset(s.node for s in seeds)
 
     @property
@@ -70,7 +67,7 @@ class SeededPaths:
             return self.own.route(start, with_line)
         best, pick = math.inf, None
         for seed in self.seeds:
-            t = seed.kept.searched.dist_at(start) - SEED_OFFSET + seed.time
+            t = seed.kept.searched.dist_at(start) - SOURCE_FLOOR + seed.time  # the seed's own floor out
             if t < best:
                 best, pick = t, seed
         if pick is None:

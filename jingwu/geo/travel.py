@@ -41,9 +41,9 @@ from jingwu.domain.geography import GeoPoint, great_circle_m
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
 from jingwu.geo.chain_paths import ChainPathTree
 from jingwu.geo.drawing import Point, RouteDrawing, point
-from jingwu.geo.reverse_search import JunctionTree, ReverseSearch, Tree
+from jingwu.geo.reverse_search import SOURCE_FLOOR, JunctionTree, ReverseSearch, Tree
 from jingwu.geo.roads import RoadNetwork, haversine_arrays, haversine_one
-from jingwu.geo.seeded import SEED_OFFSET, Seed, SeededPaths
+from jingwu.geo.seeded import Seed, SeededPaths
 from jingwu.geo.snapping import RoadSnapper, SnappedArrays, SnappedPoint
 from jingwu.geo.straight_line import StraightLineTravelTimes
 from jingwu.geo.traffic import TrafficTable
@@ -295,12 +295,13 @@ class RoadTravelTimes:
                 return found, kept
             bound = max(bound, min(max_seconds, reach * 2.5))
         seeds: list[Seed] | None = None
+        source_chains: frozenset[int] = frozenset()
         while True:
             limit = max(0.0, bound - arrive_s)
             composed = self._seeded_search(weights, target, limit) if self.seeded_searches else None
             searched: Tree
             if composed is not None:
-                searched, seeds = composed
+                searched, seeds, source_chains = composed
             else:
                 searched, seeds = self._search(weights, target, limit), None
             found = units.etas(searched)
@@ -314,7 +315,7 @@ class RoadTravelTimes:
                 self._learn(*kth)
         paths = self._paths(searched)
         if seeds is not None and isinstance(paths, ChainPathTree) and isinstance(searched, JunctionTree):
-            paths = SeededPaths(paths, seeds, searched.chains, frozenset(self._source_chains(target)))
+            paths = SeededPaths(paths, seeds, source_chains)
         kept = KeptSearch(key, weights, limit, searched, paths)
         self.trees.keep(kept)
         return found, kept
@@ -334,19 +335,11 @@ class RoadTravelTimes:
             sources.append((int(net.head[e]), 0.0))
         return sources
 
-    def _source_chains(self, target: SnappedPoint) -> list[int]:
-        c = self.search.chains()
-        out = []
-        for v in {int(self.network.tail[target.edge]), int(self.network.head[target.edge])}:
-            pos = c.at_pos[v]
-            if pos >= 0:
-                out.append(c.at_chain[pos])
-        return out
-
     def _seeded_search(self, weights: np.ndarray, target: SnappedPoint, limit: float
-                       ) -> tuple[JunctionTree, list[Seed]] | None:
+                       ) -> tuple[JunctionTree, list[Seed], frozenset[int]] | None:
         """``_search`` on the junction graph composed of kept searches from its seed junctions
-        (``jingwu.geo.seeded``); None where the junction graph does not serve (``_search`` then)."""
+        (``jingwu.geo.seeded``), its seeds, and the chains that hold its sources; None where the
+        junction graph does not serve (``_search`` then)."""
         if self.network.n_nodes > self.search.local_above_nodes:
             return None
         sources = self._sources(weights, target)
@@ -355,8 +348,6 @@ class RoadTravelTimes:
             return None
         con, slots, inner = seeded
         c = con.chains
-        if c is not self.search.chains():
-            return None
         dj: np.ndarray | None = None
         came: np.ndarray | None = None
         seeds: list[Seed] = []
@@ -367,7 +358,7 @@ class RoadTravelTimes:
                 return None
             assert isinstance(kept.searched, JunctionTree)  # kept only so (``_seed_search``)
             times, preds = kept.searched.junction_times()
-            here = times - SEED_OFFSET + t
+            here = times - SOURCE_FLOOR + t  # the seed's own floor out, the incident's offset in
             if dj is None or came is None:
                 dj, came = here, preds.copy()
             else:
@@ -381,7 +372,8 @@ class RoadTravelTimes:
         dj[beyond] = np.inf
         came[beyond] = -9999
         dj[c.k], came[c.k] = 0.0, -9999  # the virtual source
-        return self.search.tree_from(con, dj, came, limit, slots, inner), seeds
+        return (self.search.tree_from(con, dj, came, limit, slots, inner), seeds,
+                frozenset(ch for _, ch, _ in inner))
 
     def _seed_search(self, weights: np.ndarray, node: int, limit: float) -> KeptSearch | None:
         """The kept search from junction ``node`` covering ``limit`` seconds, searched anew (to
