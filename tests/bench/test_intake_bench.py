@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,3 +65,17 @@ def test_intake_cycle_runs_the_benchmarks_flow(two_requests: bool, timed: bool,
 
     assert flows(3, None, two_requests, timed) >= 3
     assert ("per flow (ms): wall" in capsys.readouterr().out) is timed
+
+
+@pytest.mark.parametrize("timed", [False, True])
+def test_asgi_cycle_runs_the_benchmarks_request(timed: bool, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The benchmark's request through the whole app in-process (``tests/bench/asgi_cycle.py``) still
+    runs: logged in as a call-taker, every POST is created (201) with its ten units; timed, it says
+    what a flow cost; with a profile, the profile is written."""
+    from tests.bench.asgi_cycle import flows
+
+    profile = tmp_path / "asgi.prof"
+    assert flows(3, None, timed, str(profile) if timed else None) == 30
+    assert ("per flow (ms): wall" in capsys.readouterr().out) is timed
+    assert profile.exists() is timed

@@ -3,6 +3,7 @@ unit status driving the incident, duplicates, and refusals that change nothing."
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from jingwu.api.runtime import Runtime
+from jingwu.api.schemas import IncidentCreated, RecommendationOut
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.errors import DomainError
 from jingwu.domain.geography import GeoPoint
@@ -146,6 +148,30 @@ def test_intake_answers_with_the_units_to_send(client: TestClient, login: Login,
         receive_call(runtime.deps, SYSTEM, ReceiveCall("THEFT", GeoPoint(**ALV), recommend=-1))
     assert refused_here.value.field == "recommend"
     assert (count(runtime, t.incidents), count(runtime, t.outbox), count(runtime, t.audit_log)) == before
+
+
+def test_answers_written_by_orjson_are_what_the_models_write(client: TestClient, login: Login) -> None:
+    """The intake's and the ranking's answers skip FastAPI's model pass (``JSONAnswer``): they hold
+    exactly their models' fields, and pydantic, reading them back and writing them again, writes
+    the same JSON (times in UTC with ``Z``, numbers, nulls, routes)."""
+    disp = login("dispatcher")
+    call = {**CALL, "caller": {"name": "王小明", "phone": "+376 600 000"}}
+    r = client.post("/api/incidents?recommend=10&routes=true", json=call, headers={**disp, "Idempotency-Key": "orjson"})
+    assert r.status_code == 201 and r.headers["content-type"] == "application/json"
+    for body, model in ((r.content, IncidentCreated),
+                        *((client.get(f"/api/incidents/{r.json()['id']}/recommendations", headers=disp).content,
+                           RecommendationOut),)):
+        answer = json.loads(body)
+        items = answer if isinstance(answer, list) else [answer]
+        for item in items:
+            assert list(item) == list(model.model_fields)  # the model's fields, in its order, and no other
+            assert json.loads(model.model_validate(item).model_dump_json()) == item
+    inc = r.json()
+    assert inc["received_at"].endswith("Z") and inc["recommendations"] and inc["possible_duplicates"] == []
+    assert any(x["route"] and len(x["route"]["coordinates"]) > 2 for x in inc["recommendations"])
+    assert "王小明" not in r.text and "600 000" not in r.text  # the caller is not in the answer
+    again = client.post("/api/incidents", json=call, headers={**disp, "Idempotency-Key": "orjson"})
+    assert again.status_code == 200 and again.json()["replayed"] is True and again.json()["id"] == inc["id"]
 
 
 def test_override_needs_a_reason_and_is_recorded(client: TestClient, login: Login) -> None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import Field
 
 from jingwu.api.deps import ActorDep, DepsDep, RequestIdDep
+from jingwu.api.json_answer import JSONAnswer, fields_of
 from jingwu.api.lanes import operations_lane
 from jingwu.api.schemas import (
     AssignmentCreated,
@@ -45,13 +46,14 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
              responses={200: {"model": IncidentCreated, "description": "a retry: the incident already created"}})
 @operations_lane
 def create_incident(
-    body: IncidentIn, actor: ActorDep, deps: DepsDep, response: Response,
+    body: IncidentIn, actor: ActorDep, deps: DepsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     recommend: Annotated[int, Query(ge=0, le=100, description=(
         "answer with this many units to send, ranked as by GET …/recommendations (0: none)"))] = 0,
     routes: Annotated[bool, Query(description="with ?recommend, also draw each unit's route")] = False,
-) -> IncidentCreated:
-    """A call becomes an incident; ``?recommend=N`` answers with the units to send in the same request."""
+) -> Response:
+    """A call becomes an incident; ``?recommend=N`` answers with the units to send in the same request.
+    The answer is written by orjson (``JSONAnswer``), to ``IncidentCreated``'s fields."""
     digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     cmd = ReceiveCall(
         type_code=body.type,
@@ -62,18 +64,18 @@ def create_incident(
         recommend=recommend, routes=routes,
     )
     result = receive_call(deps, actor, cmd)
-    if not result.created:
-        response.status_code = 200
-    return IncidentCreated(
-        **incident_as_row(result.incident), replayed=not result.created, geocoded_as=result.geocoded,
-        possible_duplicates=[DuplicateOut(**_dup(d)) for d in result.duplicates],
-        recommendations=(None if result.recommendations is None
-                         else [RecommendationOut(**_rec(r)) for r in result.recommendations]),
-    )
+    return JSONAnswer(fields_of(
+        incident_as_row(result.incident), IncidentCreated, replayed=not result.created,
+        geocoded_as=result.geocoded, possible_duplicates=[_dup(d) for d in result.duplicates],
+        recommendations=None if result.recommendations is None else [_rec(r) for r in result.recommendations],
+    ), status_code=201 if result.created else 200)
+
+
+_DUP_FIELDS = tuple(DuplicateOut.model_fields)
 
 
 def _dup(d: object) -> dict:
-    return {k: getattr(d, k) for k in ("incident_id", "type_code", "status", "distance_m", "age_s")}
+    return {k: getattr(d, k) for k in _DUP_FIELDS}
 
 
 @router.get("", response_model=IncidentList)
@@ -144,15 +146,17 @@ def transition(incident_id: str, body: TransitionIn, actor: ActorDep, deps: Deps
 def recommendations(incident_id: str, actor: ActorDep, deps: DepsDep,
                     limit: Annotated[int, Query(ge=1, le=100)] = 10,
                     routes: Annotated[bool, Query(description="draw each unit's route (the map's lines)")] = True,
-                    ) -> list[RecommendationOut]:
-    recs = recommend_units(deps, actor, incident_id, limit, routes=routes)
-    return [RecommendationOut(**_rec(r)) for r in recs]
+                    ) -> Response:
+    """The units to send, best first (written by orjson, to ``RecommendationOut``'s fields)."""
+    return JSONAnswer([_rec(r) for r in recommend_units(deps, actor, incident_id, limit, routes=routes)])
+
+
+_REC_FIELDS = tuple(RecommendationOut.model_fields)
 
 
 def _rec(r: object) -> dict:
-    fields = ("unit_id", "call_sign", "capability", "eta_s", "distance_m", "straight_distance_m", "method",
-              "fills_plan", "reason", "route")
-    out = {k: getattr(r, k) for k in fields}
+    """A recommendation as ``RecommendationOut`` writes it (every field is one of ``Recommendation``'s)."""
+    out = {k: getattr(r, k) for k in _REC_FIELDS}
     out["capability"] = str(out["capability"])
     return out
 
