@@ -32,7 +32,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from jingwu.cli.cpu_meter import CpuMeter
-from jingwu.cli.http_load import Connection
+from jingwu.cli.http_load import Connection, HttpError
 from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
@@ -229,7 +229,11 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
         one = figures.flow == "one-request"
         routes = str(figures.routes).lower()
         path = f"/api/incidents?recommend={figures.recommend}&routes={routes}" if one else "/api/incidents"
-        r = await c.request("POST", path, body, {"Idempotency-Key": uuid.uuid4().hex})
+        try:
+            r = await c.request("POST", path, body, {"Idempotency-Key": uuid.uuid4().hex})
+        except HttpError:  # the connection failed or was closed: counted, and the next flow opens another
+            figures.errors += 1
+            return
         t1 = time.perf_counter()
         if r.status != 201:
             figures.errors += 1
@@ -245,8 +249,12 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
             if figures.first_answer_units is None:
                 figures.first_answer_units = r.body.count(b'"unit_id":')
         else:
-            rec = await c.request("GET", f"/api/incidents/{iid}/recommendations?limit={figures.recommend}"
-                                         f"&routes={routes}")
+            try:
+                rec = await c.request("GET", f"/api/incidents/{iid}/recommendations?limit={figures.recommend}"
+                                             f"&routes={routes}")
+            except HttpError:
+                figures.errors += 1
+                return
             t2 = time.perf_counter()
             ok = rec.status == 200 and rec.body.startswith(b"[{")
         if not ok:

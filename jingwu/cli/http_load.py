@@ -30,7 +30,12 @@ class Answer:
 
 
 class Connection:
-    """One persistent connection; one request at a time (HTTP/1.1 without pipelining)."""
+    """One persistent connection; one request at a time (HTTP/1.1 without pipelining).
+
+    A server that answers ``Connection: close`` (uvicorn does after an unhandled error's 500) or
+    drops the connection gets a new one on the next request, as a browser would open: a request
+    that finds the connection gone raises ``HttpError`` and leaves it closed, so the caller can
+    count an error and go on."""
 
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.host, self.port = host, port
@@ -49,10 +54,11 @@ class Connection:
         return int(self.writer.get_extra_info("sockname")[1])
 
     async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
             with contextlib.suppress(OSError):
-                await self.writer.wait_closed()
+                await writer.wait_closed()
 
     async def request(self, method: str, path: str, body: Any = None,
                       headers: dict[str, str] | None = None) -> Answer:
@@ -63,18 +69,37 @@ class Connection:
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         if body is not None:
             extra += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.fixed}{extra}\r\n".encode() + payload)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.fixed}{extra}\r\n".encode() + payload)
+            answer, closing = await self._read_answer(self.reader)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            await self.close()
+            raise HttpError(f"{method} {path}: the connection failed ({type(e).__name__}: {e})") from e
+        except HttpError:
+            await self.close()
+            raise
+        if closing:
+            await self.close()
+        return answer
+
+    @staticmethod
+    async def _read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
+        """The answer, and whether the server closes the connection after it."""
+        head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[1].isdigit():
             raise HttpError(f"bad status line {lines[0]!r}")
         length = None
+        closing = False
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
+            name = name.strip().lower()
+            if name == "content-length":
                 length = int(value.strip())
-            elif name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
+            elif name == "transfer-encoding" and "chunked" in value.lower():
                 raise HttpError("chunked responses are not supported by this load generator")
-        data = await self.reader.readexactly(length) if length else b""
-        return Answer(int(parts[1]), data)
+            elif name == "connection" and "close" in value.lower():
+                closing = True
+        data = await reader.readexactly(length) if length else b""
+        return Answer(int(parts[1]), data), closing

@@ -58,3 +58,55 @@ def test_the_incident_id_is_read_off_a_real_answer_without_decoding_it(runtime: 
     for answer in (with_units, without):
         assert _incident_id(answer.content) == answer.json()["id"]
     assert UNITS_IN_ANSWER in with_units.content and UNITS_IN_ANSWER not in without.content
+
+
+def test_a_closed_or_dropped_connection_is_opened_again() -> None:
+    """After an answer with ``Connection: close`` (uvicorn's after an unhandled error), the next
+    request opens a new connection; a connection dropped without an answer raises ``HttpError``
+    (the benchmark counts an error) and the request after it opens a new one too. A real socket
+    server, answering by connection: 500 and close; nothing and close; 201 on every later one."""
+    from jingwu.cli.http_load import HttpError
+
+    async def drive() -> tuple[list[object], int]:
+        opened = 0
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal opened
+            opened += 1
+            mine = opened
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                length = next((int(x.split(b":")[1]) for x in head.split(b"\r\n")
+                               if x.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                if mine == 1:
+                    writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 21\r\n"
+                                 b"connection: close\r\n\r\nInternal Server Error")
+                    break
+                if mine == 2:
+                    break  # dropped without an answer
+                writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 11\r\n\r\n{\"id\":\"X\"}\n")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        c = await Connection("127.0.0.1", port, {}).open()
+        seen: list[object] = []
+        for _ in range(4):
+            try:
+                got = await c.request("POST", "/api/incidents", {"type": "THEFT"})
+                seen.append(got.status)
+            except HttpError as e:
+                seen.append(type(e).__name__)
+        await c.close()
+        server.close()
+        await server.wait_closed()
+        return seen, opened
+
+    with ThreadPoolExecutor(1) as pool:
+        seen, opened = pool.submit(asyncio.run, drive()).result()
+    assert seen == [500, "HttpError", 201, 201] and opened == 3
