@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jingwu.api.app import YOUNG_GC_THRESHOLD, create_app
+from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD, create_app
 from jingwu.api.lanes import size_operations_lane
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare
@@ -126,7 +126,7 @@ def flows(n: int, pg_url: str | None, timed: bool = False, profile: str | None =
             size_operations_lane(0)  # the lane on the loop, as the server runs it on PostgreSQL
             if timed or profile:
                 gc.freeze()
-                gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], thresholds[2])
+                gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
             return await _flows(app, n, timed, meter, profile)
 
         try:

@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from jingwu.api.app import YOUNG_GC_THRESHOLD
+from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PLACES, TYPES, _drop, _prepare
 from jingwu.cli.cpu_meter import CpuMeter
@@ -59,7 +59,7 @@ def flows(n: int, pg_url: str | None, two_requests: bool = False, timed: bool = 
         thresholds = gc.get_threshold()
         if timed:
             gc.freeze()  # as the server does after start-up
-            gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], thresholds[2])
+            gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
         try:
             recommended = 0
             for i in range(WARM_UP + n):

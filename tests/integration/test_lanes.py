@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from jingwu.api.app import YOUNG_GC_THRESHOLD, create_app
+from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD, create_app
 from jingwu.api.lanes import _LANES, operations_lane, operations_limiter, size_operations_lane
 from jingwu.api.runtime import Runtime
 from tests.integration.live_server import serving
@@ -69,13 +69,13 @@ def test_the_lane_runs_at_most_its_threads_and_the_pool_more() -> None:
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "n"]
 
 
-def test_the_server_sizes_the_lane_and_the_young_generation(runtime: Runtime) -> None:
+def test_the_server_sizes_the_lane_and_the_collectors_thresholds(runtime: Runtime) -> None:
     thresholds = gc.get_threshold()
     runtime.settings.api_operation_threads = 3
     with serving(create_app(runtime, timers=False)) as base:
         assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
         assert 3 in [lane.total_tokens for lane in _LANES.values()]  # the server's loop's lane
-        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *thresholds[1:])
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
     assert gc.get_threshold() == thresholds  # given back when the server stops
 
 
