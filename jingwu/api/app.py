@@ -32,22 +32,29 @@ FULL_GC_THRESHOLD = 100
 """Collect every generation once per 100 collections of the middle one (CPython: 10)."""
 
 
+def set_serving_collector() -> tuple[int, int, int]:
+    """Set the collector as the server runs it; returns the thresholds it replaced.
+
+    Start-up objects (road graph, geocoder, catalogue) live for the whole run: freezing them keeps
+    them out of the collector's way, or a full collection lands on one request in ~50 (see
+    docs/geo.md). Requests make and drop thousands of objects: collecting the young generation once
+    20,000 more have been made than freed, instead of 700, took ~5 % off the server's CPU per
+    intake flow (docs/benchmarks.md, intake, sixth pass). A full collection walks every object made
+    since start-up (the road searches kept, the row memo), and the worker waits; once per 100
+    middle collections instead of 10 took the intake's p99 at 150 calls a second from a median of
+    68 ms to 40 (docs/benchmarks.md, "The collector's full collections, ten times rarer"). The
+    intake makes little cyclic garbage for it to free: the workers' memory after 40 s of that load
+    was the same either way. The bench harnesses call this too, to measure what the server runs."""
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
+    return thresholds
+
+
 def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Start-up objects (road graph, geocoder, catalogue) live for the whole run: keep them out of
-        # the collector's way, or a full collection lands on one request in ~50 (see docs/geo.md).
-        gc.freeze()
-        # Requests make and drop thousands of objects: collecting the young generation once
-        # 20,000 more have been made than freed, instead of 700, took ~5 % off the server's CPU per
-        # intake flow (docs/benchmarks.md, intake, sixth pass). A full collection walks every
-        # object made since start-up (the road searches kept, the row memo), and the worker waits;
-        # once per 100 middle collections instead of 10 took the intake's p99 at 150 calls a
-        # second from a median of 68 ms to 40 (docs/benchmarks.md, "The collector's full
-        # collections, ten times rarer"). The intake makes little cyclic garbage for it to free:
-        # the workers' memory after 40 s of that load was the same either way.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
+        thresholds = set_serving_collector()
         size_operations_lane(runtime.settings.operation_threads())
         runtime.relay.start()
         if runtime.sealer is not None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD, create_app
+from jingwu.api.app import create_app, set_serving_collector
 from jingwu.api.lanes import size_operations_lane
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare
@@ -125,8 +125,7 @@ def flows(n: int, pg_url: str | None, timed: bool = False, profile: str | None =
         async def run() -> int:
             size_operations_lane(0)  # the lane on the loop, as the server runs it on PostgreSQL
             if timed or profile:
-                gc.freeze()
-                gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
+                set_serving_collector()
             return await _flows(app, n, timed, meter, profile)
 
         try:

@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD
+from jingwu.api.app import set_serving_collector
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PLACES, TYPES, _drop, _prepare
 from jingwu.cli.cpu_meter import CpuMeter
@@ -58,8 +58,7 @@ def flows(n: int, pg_url: str | None, two_requests: bool = False, timed: bool = 
         meter = CpuMeter(os.getpid(), "postgres" if pg_url else None)
         thresholds = gc.get_threshold()
         if timed:
-            gc.freeze()  # as the server does after start-up
-            gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
+            set_serving_collector()
         try:
             recommended = 0
             for i in range(WARM_UP + n):
