@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
+from jingwu.api import background
 from jingwu.api.runtime import Runtime
 from jingwu.domain.access import SYSTEM
 from jingwu.domain.geography import GeoPoint
@@ -157,3 +161,47 @@ def test_place_cells_are_the_same_in_python_and_in_the_database(runtime: Runtime
         conn.execute(t.incidents.insert(), rows)
         got = dict(conn.execute(select(c.id, t.place_cell(c.lat, c.lon)).where(c.id.like("INC-CELL-%"))).all())
     assert {f"INC-CELL-{i}": t.cell_of(lat, lon) for i, (lat, lon) in enumerate(points)} == got
+
+
+def test_the_server_skips_queued_incidents_of_a_series_alerted_meanwhile(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls of a new series come faster than the checks: those queued before its alert are
+    skipped at their turn, without a read (here: checked are the first of the series and a call
+    far away, heard last, never the second of the series)."""
+    day = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
+    clock = Clock(day)
+    runtime.deps.clock = clock
+    call(runtime, clock, day - timedelta(days=2), "BURGLARY", ALV)  # the history
+    first = call(runtime, clock, day, "THEFT", ALV)
+    second = call(runtime, clock, day + timedelta(minutes=5), "BURGLARY", ALV)
+    last = call(runtime, clock, day + timedelta(minutes=6), "THEFT", ENCAMP)  # no history there
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.kind, t.outbox.c.payload)
+                            .where(t.outbox.c.kind == "IncidentReceived").order_by(t.outbox.c.seq)).all()
+    heard = {r.payload["incident_id"]: {**r.payload, "kind": r.kind} for r in rows}
+    checked: list[str] = []
+
+    def counted(deps: object, incident_id: str) -> object:
+        checked.append(incident_id)
+        return raise_near_repeat_alert(runtime.deps, incident_id)
+
+    monkeypatch.setattr(background, "raise_near_repeat_alert", counted)
+
+    async def serve() -> None:
+        task = asyncio.create_task(background._near_repeats(runtime))
+        await asyncio.sleep(0)  # it subscribes
+        for incident_id in (first, second, last):  # all three heard before the first check runs
+            runtime.bus.publish(heard[incident_id])
+        try:
+            for _ in range(500):
+                if last in checked:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(serve())
+    assert checked == [first, last]
+    assert [a["detail"]["incident_id"] for a in outbox_alerts(runtime)] == [first]
