@@ -240,16 +240,54 @@ class IncidentRepository(_AggregateRows):
 
     def open_near(self, family: str, since: datetime, lat: float, lon: float, radius_m: float,
                   limit: int) -> list[OpenIncident]:
-        """The ``limit`` open incidents of a family received since ``since`` nearest to a point, from
-        the box around a circle of ``radius_m`` (nearest first, on a flat approximation; the newer
-        first at equal distance); the exact distance is the domain's to judge. Only what the
-        duplicate check reads: every call runs it. Points of the box outside the circle are farther
-        than any inside it, so the nearest of the box are the nearest of the circle."""
+        """The ``limit`` open incidents of a family received since ``since`` nearest to a point
+        within ``radius_m`` (nearest first; the newer first at equal distance); the exact distance
+        is the domain's to judge. Only what the duplicate check reads: every call runs it.
+
+        PostgreSQL walks outwards from the point on ``ix_incidents_open_nearest`` (GiST) and stops
+        at the ``limit``-th, however many open incidents crowd the place (``_nearest_open``).
+        SQLite reads the box around the circle on ``ix_incidents_open_place`` and keeps its
+        nearest on a flat approximation: points of the box outside the circle are farther than
+        any inside it, so the nearest of the box are the nearest of the circle."""
+        if self.conn.dialect.name == "postgresql":
+            return _nearest_open(self.conn, family, since, lat, lon, radius_m, limit)
         dlat, dlon = degree_margins(lat, radius_m)
         return _OPEN_NEAR.all(self.conn, {"family": family, "since": since, "lat_lo": lat - dlat,
                                           "lat_hi": lat + dlat, "lon_lo": lon - dlon, "lon_hi": lon + dlon,
                                           "lat": lat, "lon": lon, "lon_scale": (dlat / dlon) ** 2,
                                           "limit": limit}, memo=_OPEN_NEAR_ROWS)
+
+
+def _nearest_open(conn: Connection, family: str, since: datetime, lat: float, lon: float, radius_m: float,
+                  limit: int) -> list[OpenIncident]:
+    """``open_near`` on PostgreSQL: the index hands rows over nearest first (by the chord between
+    the points on the unit sphere, which orders them as their great-circle distance does), so the
+    statement reads ``limit`` + 1 of them. Incidents at the same distance (calls placed at one
+    address) come in the index's order, not newest first: when the one after the ``limit``-th
+    ties with it, more are read until one is farther, and the newest of the tied are kept."""
+    read = limit + 1
+    while True:
+        rows = _OPEN_NEAREST.all(conn, {"family": family, "since": since, "lat": lat, "lon": lon, "limit": read})
+        if len(rows) < read or limit == 0 or rows[-1][-1] > rows[limit - 1][-1]:
+            break
+        read *= 4
+    within = t.chord_of(radius_m) * (1 + 1e-9)
+    rows.sort(key=lambda r: (r[-1], -r[6].timestamp()))  # nearest, then newest
+    return [_open_incident(r[:-1]) for r in rows[:limit] if r[-1] <= within]
+
+
+def _open_nearest() -> DirectStatement:
+    c = t.incidents.c
+    chord = t.sphere_point(c.lat, c.lon).op("OPERATOR(public.<->)", return_type=Float)(
+        t.sphere_point(bindparam("lat", type_=Float), bindparam("lon", type_=Float)))
+    return DirectStatement(
+        select(c.id, c.type_code, c.family, c.status, c.lat, c.lon, c.received_at, chord).where(
+            c.family == bindparam("family"), t.OPEN_INCIDENT, c.received_at >= bindparam("since"),
+        ).order_by(chord).limit(bindparam("limit"))
+    )
+
+
+_OPEN_NEAREST = _open_nearest()
 
 
 def _open_near() -> DirectStatement:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from jingwu.domain.geography import EARTH_RADIUS_M
 from jingwu.domain.incident import OPEN_STATUSES
 
 metadata = MetaData(
@@ -175,6 +176,29 @@ def _place_cell(element: place_cell, compiler: Any, **kw: Any) -> str:
 @compiles(place_cell, "sqlite")
 def _place_cell_sqlite(element: place_cell, compiler: Any, **kw: Any) -> str:
     return _cell_sql(element, compiler, lambda x: f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))", **kw)
+
+
+class sphere_point(FunctionElement[Any]):
+    """A point as a ``cube`` (PostgreSQL's contrib extension) on the unit sphere: x, y, z from
+    latitude and longitude. The ``<->`` of two is the chord between them, which orders points by
+    their great-circle distance exactly, anywhere on Earth, so a GiST index on it answers "the
+    nearest k" by walking outwards from the point (``ix_incidents_open_nearest``). PostgreSQL
+    only; an index on the expression serves the queries that write it the same way, which this
+    construct makes sure of (the migration that builds the index writes it out as here)."""
+
+    inherit_cache = True
+
+
+@compiles(sphere_point, "postgresql")
+def _sphere_point(element: sphere_point, compiler: Any, **kw: Any) -> str:
+    lat, lon = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"public.cube(ARRAY[cos(radians({lat})) * cos(radians({lon})), "
+            f"cos(radians({lat})) * sin(radians({lon})), sin(radians({lat}))])")
+
+
+def chord_of(metres: float) -> float:
+    """The chord on the unit sphere between two points ``metres`` apart along the surface."""
+    return 2.0 * math.sin(min(math.pi, metres / EARTH_RADIUS_M) / 2.0)
 
 
 OPEN_INCIDENT = text("status IN (" + ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES)) + ")")

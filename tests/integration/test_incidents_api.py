@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -246,22 +247,50 @@ def test_the_nearest_possible_duplicates_are_offered(runtime: Runtime) -> None:
 
 
 def test_the_duplicate_check_reads_only_open_incidents_near_the_call(runtime: Runtime) -> None:
-    """With a long history of the family in the window (closed incidents all over the area), the
-    duplicate query is planned on the partial index of open incidents by place, on both backends."""
-    from jingwu.store.repositories import _OPEN_NEAR
+    """With a long history of the family in the window (closed incidents all over the area) and a
+    crowd of open ones at the call's place, the duplicate query is planned on an index of open
+    incidents by place: on PostgreSQL one that hands them over nearest first (an index scan
+    ordered by distance, no sort of the crowd), on SQLite the box around the circle."""
+    from jingwu.store.repositories import _OPEN_NEAR, _OPEN_NEAREST
 
     now = runtime.deps.clock()
     history = [{"id": f"INC-OLD-{i}", "type_code": "ASSAULT", "family": "violence", "priority": 2,
                 "status": "closed", "lat": 42.43 + (i % 50) * 0.004, "lon": 1.41 + (i // 50) * 0.006,
                 "source": "public_call", "received_at": now, "received_by": "calltaker"} for i in range(3000)]
+    crowd = [{**h, "id": f"INC-NOW-{i}", "status": "received", "lat": 42.505 + (i % 40) * 1e-5,
+              "lon": 1.525 + (i // 40) * 1e-5} for i, h in enumerate(history[:2000])]
     with runtime.engine.begin() as conn:
-        conn.execute(t.incidents.insert(), history)
+        conn.execute(t.incidents.insert(), history + crowd)
         conn.exec_driver_sql("ANALYZE")
-        steps = query_plan(conn, _OPEN_NEAR, {
-            "family": "violence", "since": now, "lat_lo": 42.50, "lat_hi": 42.51, "lon_lo": 1.52, "lon_hi": 1.53,
-            "lat": 42.505, "lon": 1.525, "lon_scale": 0.54, "limit": 10})
-    assert "ix_incidents_open_place" in steps, steps
+        if conn.dialect.name == "postgresql":
+            steps = query_plan(conn, _OPEN_NEAREST, {
+                "family": "violence", "since": now, "lat": 42.505, "lon": 1.525, "limit": 11})
+            assert "Index Scan using ix_incidents_open_nearest" in steps and "Order By" in steps, steps
+            assert "Sort" not in steps.replace("Order By", "")
+        else:
+            steps = query_plan(conn, _OPEN_NEAR, {
+                "family": "violence", "since": now, "lat_lo": 42.50, "lat_hi": 42.51, "lon_lo": 1.52,
+                "lon_hi": 1.53, "lat": 42.505, "lon": 1.525, "lon_scale": 0.54, "limit": 10})
+            assert "ix_incidents_open_place" in steps, steps
     assert "ix_incidents_family_received" not in steps
+
+
+def test_calls_at_one_address_are_offered_newest_first(runtime: Runtime) -> None:
+    """Calls placed at the same point tie on distance: the newest of them are offered, in order,
+    however many more there are (on PostgreSQL the index hands ties over in its own order)."""
+    clock_start = runtime.deps.clock()
+    same = GeoPoint(ALV["lat"], ALV["lon"])
+    ids = []
+    for i in range(25):
+        runtime.deps.clock = lambda i=i: clock_start + timedelta(seconds=10 * i)
+        ids.append(receive_call(runtime.deps, SYSTEM, ReceiveCall("ASSAULT", same)).incident.id)
+    runtime.deps.clock = lambda: clock_start + timedelta(seconds=300)
+    nearer = receive_call(runtime.deps, SYSTEM, ReceiveCall("ASSAULT", GeoPoint(ALV["lat"] + 0.00003, ALV["lon"])))
+    here = GeoPoint(ALV["lat"] + 0.00002, ALV["lon"])  # the crowd ~2.2 m away, the call before ~1.1 m
+    offered = receive_call(runtime.deps, SYSTEM, ReceiveCall("ASSAULT", here))
+    assert [d.incident_id for d in offered.duplicates] == [nearer.incident.id, *reversed(ids[-9:])]
+    again = receive_call(runtime.deps, SYSTEM, ReceiveCall("ASSAULT", same))
+    assert [d.incident_id for d in again.duplicates] == list(reversed(ids[-10:]))
 
 
 def test_reveal_caller_needs_reason_and_is_audited(client: TestClient, login: Login, runtime: Runtime) -> None:

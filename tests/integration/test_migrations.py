@@ -4,7 +4,7 @@ and the audit chain sealed after commit (0005)."""
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -53,7 +53,7 @@ def test_the_index_is_built_on_a_database_with_history(engine: Engine) -> None:
     _downgrade(engine, "0002")
     assert _index(engine) is None
     _insert(engine, [_incident(i, "closed" if i % 3 else "received") for i in range(300)])
-    upgrade(engine)
+    upgrade(engine, "0005")
     index = _index(engine)
     assert index is not None and index["column_names"] == ["family", "lat", "lon"]
     where = index["dialect_options"].get(f"{engine.dialect.name}_where")
@@ -62,8 +62,18 @@ def test_the_index_is_built_on_a_database_with_history(engine: Engine) -> None:
         listed = ("SELECT name FROM sqlite_master WHERE type = 'index'" if engine.dialect.name == "sqlite"
                   else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
         assert "ix_incidents_family_cell_received" in {name for (name,) in conn.execute(text(listed))}  # 0004
+    upgrade(engine)
+    with engine.connect() as conn:
         head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+        if engine.dialect.name == "sqlite":
+            assert _index(engine) is not None  # SQLite keeps 0003's index
+            return
+        gist = conn.execute(text("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                                 "WHERE indexrelid = 'ix_incidents_open_nearest'::regclass")).scalar_one()
+    assert _index(engine) is None  # 0006 replaced it on PostgreSQL
+    assert "USING gist (cube(ARRAY[" in gist and "family, received_at) WHERE" in gist
+    assert "closed" not in gist
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -78,11 +88,40 @@ def test_an_interrupted_build_is_built_again(engine: Engine) -> None:
             conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON incidents (family)"))
         valid = conn.execute(text("SELECT indisvalid FROM pg_index WHERE indexrelid = :n ::regclass"), {"n": INDEX})
         assert valid.scalar_one() is False
-    upgrade(engine)
+    upgrade(engine, "0005")
     with engine.connect() as conn:
         row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
                                 "WHERE indexrelid = :n ::regclass"), {"n": INDEX}).one()
     assert row[0] is True and "(family, lat, lon)" in row[1] and "WHERE" in row[1]
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_0006_builds_the_nearest_first_index_again_and_downgrades(engine: Engine) -> None:
+    """0006 replaces an invalid index left by an interrupted build, drops 0003's, and its
+    downgrade puts 0003's back; the duplicate check reads through whichever is there."""
+    nearest = "ix_incidents_open_nearest"
+    _downgrade(engine, "0005")
+    _insert(engine, [_incident(i, "received") for i in range(5)])
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(DBAPIError, match="could not create unique index"):
+            conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {nearest} ON incidents (family)"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
+                                "WHERE indexrelid = :n ::regclass"), {"n": nearest}).one()
+    assert row[0] is True and "USING gist" in row[1] and _index(engine) is None
+    assert _open_near(engine) == [f"INC-M-{i}" for i in range(5)]
+    _downgrade(engine, "0005")
+    assert _index(engine) is not None
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass(:n)"), {"n": nearest}).scalar() is None
+    assert _open_near(engine) == [f"INC-M-{i}" for i in range(5)]
+
+
+def _open_near(engine: Engine) -> list[str]:
+    with UnitOfWork(engine) as uow:
+        return [i.id for i in uow.incidents.open_near("violence", AT - timedelta(days=1), 42.5, 1.52, 500, limit=10)]
 
 
 
@@ -141,6 +180,5 @@ def test_a_late_commit_is_chained_after_and_0005_stays(engine: Engine) -> None:
     assert report.ok and report.head_seq == late_seq, report
     with pytest.raises(RuntimeError, match="out of seq order"):
         _downgrade(engine, "0004")
-    with engine.connect() as conn:
-        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+    with engine.connect() as conn:  # the steps after 0005 went back (each is its own transaction); 0005 stays
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
