@@ -74,6 +74,9 @@ class Figures:
     """Units ranked per flow."""
     first_answer_units: int | None = None
     """How many units the first answer ranked (a check that the server was asked for ``recommend``)."""
+    warm_up_s: float = 0.0
+    """Seconds driven before the measured ones: their flows' times, CPU and events are not counted
+    (their errors are)."""
 
     def per_flow_ms(self, seconds: float | None) -> float | None:
         return round(1000 * seconds / self.created, 2) if seconds is not None and self.created else None
@@ -88,7 +91,7 @@ class Figures:
         return {
             "backend": self.backend, "clients": self.clients,
             "flow": self.flow + ("" if self.recommend == RECOMMEND else f", {self.recommend} units")
-            + ("" if self.routes else ", no routes"),
+            + ("" if self.routes else ", no routes") + (f", {self.warm_up_s:g} s warm-up" if self.warm_up_s else ""),
             "offered_per_s": self.rate or "closed loop", "consoles": self.consoles,
             "incidents": self.created, "errors": self.errors,
             "throughput_per_s": round(self.created / self.seconds, 1) if self.seconds else 0.0,
@@ -170,7 +173,9 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
                        server: int | None = None, even: bool = True, workers: int = 1) -> None:
     """Drive the server: ``clients`` connections in a closed loop, or, with ``rate``, an open loop.
     ``server``: the pid of a local server with several workers, to spread the connections over
-    them (``even``) and report how they lie.
+    them (``even``) and report how they lie. The first ``figures.warm_up_s`` seconds are driven
+    the same way but not counted: a server just started fills its road searches' and rows' caches
+    in them, and an open loop at a high rate queues behind that for seconds (docs/benchmarks.md).
 
     Open loop: flows start at Poisson arrival times whatever the server's pace, each on the next
     free connection, and latency counts from the scheduled start, so a slow server cannot hide
@@ -239,6 +244,9 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
             figures.errors += 1
             return
         iid = _incident_id(r.body)
+        if t0 < measured_from:  # warming up: driven, not counted
+            pending.pop(iid, None)
+            return
         if iid in pending:
             figures.event_ms.append((pending.pop(iid) - t0) * 1000)
         else:
@@ -300,15 +308,22 @@ async def _run_clients(base: str, clients: int, seconds: float, figures: Figures
     consoles = [asyncio.create_task(console(o)) for o in opened]
     for o in opened:
         await asyncio.wait_for(o.wait(), 10)
-    if figures.cpu is not None:
-        figures.cpu.start()
     start = time.perf_counter()
-    deadline = start + seconds
+    measured_from = start + figures.warm_up_s
+    deadline = measured_from + seconds
+
+    async def measure_cpu() -> None:
+        await asyncio.sleep(max(0.0, measured_from - time.perf_counter()))
+        if figures.cpu is not None:
+            figures.cpu.start()
+
+    meter = asyncio.create_task(measure_cpu())
     if rate:
         await open_loop(rate)
     else:
         await asyncio.gather(*(closed_loop(c, i) for i, c in enumerate(connections)))
-    figures.seconds = time.perf_counter() - start
+    figures.seconds = time.perf_counter() - measured_from
+    await meter
     if figures.cpu is not None:
         figures.cpu.stop()
     for c in connections:
@@ -352,7 +367,8 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
             nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0],
-            routes: bool = True, consoles: int = 0, even: bool = True, recommend: int = RECOMMEND) -> Figures:
+            routes: bool = True, consoles: int = 0, even: bool = True, recommend: int = RECOMMEND,
+            warm_up_s: float = 0.0) -> Figures:
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -376,7 +392,7 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
                 raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from None
             figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow, routes,
                               consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"),
-                              recommend=recommend)
+                              recommend=recommend, warm_up_s=warm_up_s)
             asyncio.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None, even,
                                      workers))
             return figures
@@ -410,6 +426,8 @@ def intake(
     even: bool = typer.Option(True, help="with --workers > 1, reconnect clients until each worker holds "
                               "as many as another (±1), as many clients would; --no-even leaves them "
                               "where the kernel's hash put them"),
+    warm_up: float = typer.Option(0.0, min=0.0, help="drive this many seconds first, the same way, without "
+                                  "counting them (a fresh server fills its caches; an open loop queues behind)"),
 ) -> None:
     """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
     if flow not in FLOWS:
@@ -419,9 +437,10 @@ def intake(
         if b not in ("sqlite", "postgresql"):
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
         n = workers if b == "postgresql" else 1
-        with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for {seconds:.0f} s…"):
+        with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for "
+                            f"{warm_up + seconds:.0f} s ({warm_up:.0f} s warming up)…"):
             figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles,
-                              even, recommend)
+                              even, recommend, warm_up)
             results.append(figures.as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow)")

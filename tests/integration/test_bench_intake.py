@@ -54,6 +54,18 @@ def test_the_call_takers_own_request_asks_for_fewer_units_without_routes() -> No
     assert figures.as_dict()["flow"] == "one-request, 3 units, no routes"
 
 
+def test_a_warm_up_is_driven_but_not_counted() -> None:
+    """``--warm-up``: the server is driven for that long first; the figures (flows, their rate, CPU)
+    are of the seconds after it, and the console saw the warm-up's incidents too."""
+    with ThreadPoolExecutor(1) as pool:
+        figures = pool.submit(measure, "sqlite", 2, 1.0, free_port(), "", consoles=1, warm_up_s=2.0).result()
+    assert figures.errors == 0 and figures.created > 0
+    assert 0.9 < figures.seconds < 1.6  # the measured second, not the three driven
+    assert len(figures.create_ms) == figures.created
+    assert figures.console_events > figures.created  # the warm-up's incidents were made and published
+    assert figures.as_dict()["flow"] == "one-request, 2 s warm-up"
+
+
 def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
     """``--consoles``: extra WebSockets as a command centre's consoles, each sent every event."""
     with ThreadPoolExecutor(1) as pool:
