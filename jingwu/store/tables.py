@@ -235,8 +235,11 @@ incidents = Table(
     Index("ix_incidents_station_received", "station_code", "received_at"),
     Index("ix_incidents_family_received", "family", "received_at"),
     Index("ix_incidents_received_at", "received_at"),
-    # The duplicate check of every call: the open incidents of a family in a band of latitude,
-    # whatever the history holds and however busy the rest of the service area is.
+    # The duplicate check of every call on SQLite: the open incidents of a family in a band of
+    # latitude, whatever the history holds and however busy the rest of the service area is. On
+    # PostgreSQL migration 0006 replaces it with ix_incidents_open_nearest, a GiST index on
+    # (sphere_point(lat, lon), family, received_at) of the open incidents, which hands them over
+    # nearest first (repositories._nearest_open); it lives in the migration only (GiST and cube).
     Index("ix_incidents_open_place", "family", "lat", "lon", postgresql_where=OPEN_INCIDENT,
           sqlite_where=OPEN_INCIDENT),
 )
