@@ -66,11 +66,10 @@ def test_the_index_is_built_on_a_database_with_history(engine: Engine) -> None:
     with engine.connect() as conn:
         head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
-        if engine.dialect.name == "sqlite":
-            assert _index(engine) is not None  # SQLite keeps 0003's index
-            return
-        gist = conn.execute(text("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
-                                 "WHERE indexrelid = 'ix_incidents_open_nearest'::regclass")).scalar_one()
+    if engine.dialect.name == "sqlite":
+        assert _index(engine) is not None  # SQLite keeps 0003's index
+        return
+    _valid, gist = _index_state(engine, "ix_incidents_open_nearest")
     assert _index(engine) is None  # 0006 replaced it on PostgreSQL
     assert "USING gist (cube(ARRAY[" in gist and "family, received_at) WHERE" in gist
     assert "closed" not in gist
@@ -82,17 +81,10 @@ def test_an_interrupted_build_is_built_again(engine: Engine) -> None:
     of that name behind, which 0003 replaces."""
     _downgrade(engine, "0002")
     _insert(engine, [_incident(i, "received") for i in range(5)])
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        with pytest.raises(DBAPIError, match="could not create unique index"):
-            conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON incidents (family)"))
-        valid = conn.execute(text("SELECT indisvalid FROM pg_index WHERE indexrelid = :n ::regclass"), {"n": INDEX})
-        assert valid.scalar_one() is False
+    _interrupted_build(engine, INDEX)
     upgrade(engine, "0005")
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
-                                "WHERE indexrelid = :n ::regclass"), {"n": INDEX}).one()
-    assert row[0] is True and "(family, lat, lon)" in row[1] and "WHERE" in row[1]
+    valid, definition = _index_state(engine, INDEX)
+    assert valid is True and "(family, lat, lon)" in definition and "WHERE" in definition
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -102,21 +94,33 @@ def test_0006_builds_the_nearest_first_index_again_and_downgrades(engine: Engine
     nearest = "ix_incidents_open_nearest"
     _downgrade(engine, "0005")
     _insert(engine, [_incident(i, "received") for i in range(5)])
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        with pytest.raises(DBAPIError, match="could not create unique index"):
-            conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {nearest} ON incidents (family)"))
+    _interrupted_build(engine, nearest)
     upgrade(engine)
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
-                                "WHERE indexrelid = :n ::regclass"), {"n": nearest}).one()
-    assert row[0] is True and "USING gist" in row[1] and _index(engine) is None
+    valid, definition = _index_state(engine, nearest)
+    assert valid is True and "USING gist" in definition and _index(engine) is None
     assert _open_near(engine) == [f"INC-M-{i}" for i in range(5)]
     _downgrade(engine, "0005")
     assert _index(engine) is not None
     with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass(:n)"), {"n": nearest}).scalar() is None
     assert _open_near(engine) == [f"INC-M-{i}" for i in range(5)]
+
+
+def _interrupted_build(engine: Engine, name: str) -> None:
+    """Leave an invalid index called ``name`` behind, as a CONCURRENTLY build that failed does."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(DBAPIError, match="could not create unique index"):
+            conn.execute(text(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON incidents (family)"))
+    assert _index_state(engine, name)[0] is False
+
+
+def _index_state(engine: Engine, name: str) -> tuple[bool, str]:
+    """Whether the index ``name`` is valid, and its definition (PostgreSQL)."""
+    with engine.connect() as conn:
+        valid, definition = conn.execute(text("SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
+                                              "WHERE indexrelid = :n ::regclass"), {"n": name}).one()
+    return bool(valid), str(definition)
 
 
 def _open_near(engine: Engine) -> list[str]:
