@@ -20,10 +20,9 @@ sum's difference instead of a sum from the end); tests/unit/geo/test_path_walk.p
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -37,6 +36,18 @@ END = -1
 """The place where a way that reaches the incident's street joins: nowhere."""
 RUNS = 2**32
 """Room for a walk's runs in a place's number."""
+
+Walk = tuple[tuple[int, ...], tuple[float, ...], int, int]
+"""A walk's runs (``JunctionTree.runs``, flat), the metres from the node each run ends at (a run
+of one node: from it), the place where it joins an earlier walk (``END``: none) and the node its
+route leaves the network by, for the incident's street. One tuple of tuples of numbers: the
+garbage collector stops tracking it after its first pass, while a kept search walked by
+lists of these parts held six more objects for it to walk (docs/benchmarks.md, "The collector
+walked the caches")."""
+RUNS_AT: Final = 0
+METRES: Final = 1
+JOIN: Final = 2
+END_NODE: Final = 3
 
 
 class ChainPathTree:
@@ -61,19 +72,13 @@ class ChainPathTree:
         """node -> its place, for the nodes walked one at a time and the junctions that end runs"""
         self._pieces: dict[int, tuple[int, ...]] = {}
         """chain -> (lo, hi, place of position 0) triples, flat: the positions of its table runs cover"""
-        self._runs: list[tuple[int, ...]] = []
-        """each walk's runs (``JunctionTree.runs``), flat"""
-        self._metres: list[tuple[float, ...]] = []
-        """per walk and run: metres from the node a run ends at (a run of one node: from it)"""
-        self._joins: list[int] = []
-        self._ends: list[int] = []
-        """the node each walk's route leaves the network by, for the incident's street"""
-        self._lines: list[Line | None] = []
-        """each walk's drawn points, made when a line is first asked for"""
-        self._line_at: list[tuple[int, ...]] = []
-        """where in them each run's points begin"""
+        self._walks: list[Walk] = []
+        """each walk's runs, their metres, where it joins and where its route ends (``Walk``)"""
+        self._drawn: dict[int, tuple[Line, tuple[int, ...]]] = {}
+        """walk -> its drawn points and where in them each run's points begin, made when a line
+        is first asked for"""
         self.nbytes = 0
-        self._lock = threading.Lock()
+        self._lock = travel.walks_lock
 
     def route(self, start: int, with_line: bool = True) -> tuple[int, float, Sequence[Point] | None]:
         """The node the route from ``start`` leaves the network by, its metres, and its drawn points
@@ -82,7 +87,7 @@ class ChainPathTree:
             place = self._start(start)
             metres = self._metres_at(place)
             w, r, pos = self._decode(place)
-            end = self._ends[w]
+            end = self._walks[w][END_NODE]
             if not with_line:
                 return end, metres, None
             line: list[Point] = []
@@ -91,7 +96,7 @@ class ChainPathTree:
                 line.append(point_of(drawing.lonlat, start))
             while True:
                 line.extend(self._line(w, drawing)[self._index(w, r, pos, drawing):])
-                join = self._joins[w]
+                join = self._walks[w][JOIN]
                 if join == END:
                     return end, metres, line
                 w, r, pos = self._decode(join)
@@ -103,7 +108,7 @@ class ChainPathTree:
             w, r, pos = self._decode(self._start(start))
         out: list[int] = []
         while True:
-            runs = self._runs[w]
+            runs = self._walks[w][RUNS_AT]
             for i in range(r, len(runs) // 4):
                 ch, a, stop, _ = runs[4 * i : 4 * i + 4]
                 if ch < 0:
@@ -111,7 +116,7 @@ class ChainPathTree:
                     continue
                 a = pos if i == r else a
                 out.extend(node[a : stop + 1].tolist() if stop >= a else node[stop : a + 1].tolist()[::-1])
-            join = self._joins[w]
+            join = self._walks[w][JOIN]
             if join == END:
                 return out
             w, r, pos = self._decode(join)
@@ -139,15 +144,16 @@ class ChainPathTree:
                 if pieces[q] <= pos <= pieces[q + 1]:
                     return pieces[q + 2] + pos
         w = self._walk(v)
-        runs = self._runs[w]
+        runs = self._walks[w][RUNS_AT]
         return self._code(w, 0, runs[1] if runs[0] >= 0 else -1)
 
     def _metres_at(self, place: int) -> float:
         w, r, pos = self._decode(place)
-        ch, _, _, end = self._runs[w][4 * r : 4 * r + 4]
+        runs, metres, _, _ = self._walks[w]
+        ch, _, _, end = runs[4 * r : 4 * r + 4]
         if ch < 0:
-            return self._metres[w][r]
-        return _driven(self.searched.chains, pos, end) + self._metres[w][r]
+            return metres[r]
+        return _driven(self.searched.chains, pos, end) + metres[r]
 
     # --- walking ---------------------------------------------------------------------------------
 
@@ -157,7 +163,7 @@ class ChainPathTree:
         Metres are worked out from the far end back: a run's are those of the node it ends at,
         which the next run (or the walk it joins) gives."""
         runs, join = self.searched.runs(start, self._seen, self._pieces)
-        w = len(self._runs)
+        w = len(self._walks)
         c = self.searched.chains
         node, along_f, along_b = c.at_node, c.at_along_f, c.at_along_b
         between, n = c.junction_steps().get, c.network.n_nodes
@@ -167,7 +173,7 @@ class ChainPathTree:
         ch, a, stop, end = runs[last]
         if ch >= 0 and stop != end:  # joins an earlier walk before its end: in this chain, or at its end node
             jw, jr, _ = self._decode(join)
-            m = self._metres[jw][jr] if self._runs[jw][4 * jr] == ch else self._metres_at(join)
+            m = self._walks[jw][METRES][jr] if self._walks[jw][RUNS_AT][4 * jr] == ch else self._metres_at(join)
         else:
             m = self._into(a if ch < 0 else node[end], None, 0.0, join)
         for i in range(last, -1, -1):
@@ -194,16 +200,12 @@ class ChainPathTree:
                     *pieces.get(ch, ()), stop, a, place)
                 if stop == end:
                     seen[node[end]] = place + end
-        self._runs.append(tuple(chain.from_iterable(runs)))
-        self._metres.append(tuple(metres))
-        self._joins.append(join)
-        self._lines.append(None)
-        self._line_at.append(())
         if join == END:
             ch, a, stop, _ = runs[-1]
-            self._ends.append(a if ch < 0 else node[stop])
+            end_node = a if ch < 0 else node[stop]
         else:
-            self._ends.append(self._ends[self._decode(join)[0]])
+            end_node = self._walks[self._decode(join)[0]][END_NODE]
+        self._walks.append((tuple(chain.from_iterable(runs)), tuple(metres), join, end_node))
         self.nbytes += 300 + 300 * len(runs)  # measured with tracemalloc on Andorra: ~290-340 bytes a run
         return w
 
@@ -214,12 +216,13 @@ class ChainPathTree:
             if join == END:
                 return 0.0
             jw, jr, pos = self._decode(join)
-            ch, a, stop, end = self._runs[jw][4 * jr : 4 * jr + 4]
+            j_runs, j_metres, _, _ = self._walks[jw]
+            ch, a, stop, end = j_runs[4 * jr : 4 * jr + 4]
             if ch < 0:
-                return self._step_m(v, a) + self._metres[jw][jr]
+                return self._step_m(v, a) + j_metres[jr]
             if pos == end:  # the node the run ends at
-                return self._step_m(v, self.searched.chains.at_node[pos]) + self._metres[jw][jr]
-            run, run_metres = (ch, pos, stop, end), self._metres[jw][jr]
+                return self._step_m(v, self.searched.chains.at_node[pos]) + j_metres[jr]
+            run, run_metres = (ch, pos, stop, end), j_metres[jr]
         ch, a, _, end = run
         if ch < 0:
             return self._step_m(v, a) + run_metres
@@ -244,13 +247,13 @@ class ChainPathTree:
     # --- drawing ---------------------------------------------------------------------------------
 
     def _line(self, w: int, drawing: RouteDrawing) -> Line:
-        made = self._lines[w]
+        made = self._drawn.get(w)
         if made is not None:
-            return made
+            return made[0]
         drawn, before, lonlat = drawing.at_drawn, drawing.at_drawn_before, drawing.lonlat
         points_of = drawing.chain_points
         at_first = self.searched.chains.at_first
-        runs = self._runs[w]
+        runs, _, join, end_node = self._walks[w]
         points: list[Point] = []
         at: list[int] = []
         for i in range(0, len(runs), 4):
@@ -267,17 +270,17 @@ class ChainPathTree:
             else:
                 k = len(backward) - (before[a + 1] - first)
                 points.extend(backward[k : k + before[a + 1] - before[stop]])
-        if self._joins[w] == END and not drawn[self._ends[w]]:  # a route's last node is always drawn
-            points.append(point_of(lonlat, self._ends[w]))
-        made = self._lines[w] = tuple(points)
-        self._line_at[w] = tuple(at)
+        if join == END and not drawn[end_node]:  # a route's last node is always drawn
+            points.append(point_of(lonlat, end_node))
+        line = tuple(points)
+        self._drawn[w] = (line, tuple(at))
         self.nbytes += 8 * len(points) + 8 * len(at) + 100
-        return made
+        return line
 
     def _index(self, w: int, r: int, pos: int, drawing: RouteDrawing) -> int:
         """Where in walk ``w``'s points the place (``r``, ``pos``) is, or the first drawn after it."""
-        at = self._line_at[w][r]
-        ch, a, stop, _ = self._runs[w][4 * r : 4 * r + 4]
+        at = self._drawn[w][1][r]
+        ch, a, stop, _ = self._walks[w][RUNS_AT][4 * r : 4 * r + 4]
         if ch < 0 or pos == a:
             return at
         before = drawing.at_drawn_before

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -95,6 +96,16 @@ class SearchTree:
         return self.dist.nbytes + self.pred.nbytes + (self.nodes.nbytes if self.nodes is not None else 0)
 
 
+def _item_reader(a: np.ndarray) -> array:
+    """A copy of ``a`` that reads an element as a Python number, as its memoryview (``a.data``)
+    would, as one object the garbage collector walks in a step instead of two (a memoryview and
+    its buffer; numpy's ``frombuffer`` over the copy would add a memoryview again). Every object a
+    kept search holds is walked by the collector's passes until it is evicted (docs/benchmarks.md,
+    "The collector walked the caches"); the price is the array's memory twice, counted in
+    ``nbytes``."""
+    return array(a.dtype.char, a.tobytes())
+
+
 class JunctionTree:
     """A search run on the junction graph, expanded to the shape points only where it is read.
 
@@ -111,25 +122,26 @@ class JunctionTree:
     one slice of the chain table.
     """
 
-    __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dj", "_first_hops", "_fixed", "_full",
-                 "_stretches", "root")
+    __slots__ = ("_at_came", "_at_dj", "_bound", "_c", "_came", "_con", "_dj", "_first_hops", "_fixed",
+                 "_fixed_time", "_full", "_stretches", "root")
 
     nodes = None
 
     def __init__(self, chains: _Chains, con: _Contracted, dj: np.ndarray, came: np.ndarray, bound: float,
-                 first_hops: dict[int, int], fixed: dict[int, tuple[float, int]]) -> None:
+                 first_hops: dict[int, int], fixed_time: dict[int, float], fixed: dict[int, int]) -> None:
         self._c, self._con = chains, con
         self._dj, self._came = dj, came
-        self._at_dj, self._at_came = dj.data, came.data
+        self._at_dj, self._at_came = _item_reader(dj), _item_reader(came)
         self._bound = bound
         self._first_hops = first_hops
         """junction id -> the node after it, for junctions reached straight from the sources"""
+        self._fixed_time = fixed_time
         self._fixed = fixed
-        """node -> (time, predecessor) for the shape points of chains that hold a source"""
+        """node -> time and node -> predecessor for the shape points of chains that hold a source"""
         self.root = chains.network.n_nodes
         self._full: tuple[np.ndarray, np.ndarray] | None = None
         """every node's time and predecessor, made when first asked for (tests, other readers)"""
-        self._stretches: dict[int, tuple[int, memoryview, memoryview]] = {}
+        self._stretches: dict[int, tuple[int, array, array]] = {}
         """chain with a source -> (its first position, the stretch end of each position driving
         forward, and driving back), made at the first walk into it (``_stretch_end``)"""
 
@@ -140,9 +152,9 @@ class JunctionTree:
     # --- read where asked ---------------------------------------------------------------------
 
     def dist_at(self, v: int) -> float:
-        fixed = self._fixed.get(v)
+        fixed = self._fixed_time.get(v)
         if fixed is not None:
-            return fixed[0]
+            return fixed
         c, con, dj = self._c, self._con, self._at_dj
         d_end = con.at_to_end[v] + dj[c.at_end[v]]
         d_start = con.at_to_start[v] + dj[c.at_start[v]]
@@ -152,12 +164,12 @@ class JunctionTree:
     def dist_of(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.int64)
         d, _ = _out_of_chains(self._c, self._con, self._dj, self._bound, v)
-        if self._fixed:
-            get = self._fixed.get
+        if self._fixed_time:
+            get = self._fixed_time.get
             for i, node in enumerate(v.tolist()):
                 fixed = get(node)
                 if fixed is not None:
-                    d[i] = fixed[0]
+                    d[i] = fixed
         return d
 
     def pred_at(self, v: int) -> int:
@@ -165,7 +177,7 @@ class JunctionTree:
             return -9999
         fixed = self._fixed.get(v)
         if fixed is not None:
-            return fixed[1]
+            return fixed
         c = self._c
         j = c.at_jid[v]
         if j >= 0:
@@ -271,7 +283,7 @@ class JunctionTree:
                 ch = at_chain[pos]
                 f = fixed_at(v)
                 if f is not None:  # a chain with a source: a run as far as the way keeps along it
-                    p = f[1]
+                    p = f
                     back = p == at_node[pos - 1]
                     if not back and p != at_node[pos + 1]:
                         add((-1, v, 0, 0))  # it leaves the chain here (for the root, or nowhere)
@@ -309,7 +321,7 @@ class JunctionTree:
                         return out, at
                     add((ch, pos, end, end))
                     if at_pos[last] >= 0:  # a point of a chain with a source, where the way leaves it
-                        p = fixed[last][1]
+                        p = fixed[last]
                     else:
                         j = at_jid[last]
             if j >= 0:
@@ -333,7 +345,7 @@ class JunctionTree:
             c = self._c
             first, last = int(c.first[chain]), int(c.last[chain])
             nodes = c.node[first : last + 1]
-            pred = np.array([self._fixed[v][1] for v in nodes[1:-1].tolist()], dtype=np.int64)
+            pred = np.array([self._fixed[v] for v in nodes[1:-1].tolist()], dtype=np.int64)
             at = np.arange(first, last + 1)
             ahead = np.concatenate([[False], pred == nodes[2:], [False]])  # drives on to the next position
             behind = np.concatenate([[False], pred == nodes[:-2], [False]])
@@ -341,8 +353,8 @@ class JunctionTree:
             stop_behind = at[~behind]
             forward = stop_ahead[np.searchsorted(stop_ahead, at + 1)[:-1]]
             backward = stop_behind[np.searchsorted(stop_behind, at[1:] - 1, side="right") - 1]
-            ends = self._stretches[chain] = (first, np.concatenate([forward, [last]]).data,
-                                             np.concatenate([[first], backward]).data)
+            ends = self._stretches[chain] = (first, _item_reader(np.concatenate([forward, [last]])),
+                                             _item_reader(np.concatenate([[first], backward])))
         first, forward_end, backward_end = ends
         return backward_end[pos - first] if back else forward_end[pos - first]
 
@@ -358,7 +370,8 @@ class JunctionTree:
 
     @property
     def nbytes(self) -> int:
-        own = self._dj.nbytes + self._came.nbytes + 120 * len(self._fixed) + 60 * len(self._first_hops) + 300
+        # the arrays twice (numpy's and ``_item_reader``'s), and the two dicts of the chain points
+        own = 2 * (self._dj.nbytes + self._came.nbytes) + 150 * len(self._fixed) + 60 * len(self._first_hops) + 300
         return own + (self._full[0].nbytes + self._full[1].nbytes if self._full is not None else 0)
 
     # --- every node at once -------------------------------------------------------------------
@@ -384,8 +397,8 @@ class JunctionTree:
         dist[n] = 0.0
         if self._fixed:
             at = np.fromiter(self._fixed, dtype=np.int64, count=len(self._fixed))
-            dist[at] = [d for d, _ in self._fixed.values()]
-            pred[at] = [p for _, p in self._fixed.values()]
+            dist[at] = [self._fixed_time[v] for v in self._fixed]
+            pred[at] = list(self._fixed.values())
         # junctions: along the chain to the junction scipy came from, or towards the sources
         came = np.asarray(self._came)[:k]
         got = np.flatnonzero(dj[:k] <= bound)
@@ -611,7 +624,8 @@ class ReverseSearch:
         source worked out along them."""
         c = con.chains
         bound = min(limit, float(np.finfo(np.float64).max))  # within it: reached (never inf)
-        fixed: dict[int, tuple[float, int]] = {}
+        fixed_time: dict[int, float] = {}
+        fixed: dict[int, int] = {}
         for ch in {ch for _, ch, _ in inner}:  # a chain with a source: along it to the source, or out of it
             here = [(pos, o) for pos, in_ch, o in inner if in_ch == ch]
             f, last = int(c.first[ch]), int(c.last[ch])
@@ -623,9 +637,11 @@ class ReverseSearch:
             else:
                 self._sweep_to_sources(con, f, last, here, d, pv, limit)
                 times, hops = d.tolist(), pv.tolist()
-            fixed.update(zip(v.tolist(), zip(times, hops, strict=True), strict=True))
+            at = v.tolist()
+            fixed_time.update(zip(at, times, strict=True))
+            fixed.update(zip(at, hops, strict=True))
         first_hops = {j: hop for j, (_, hop) in slots}
-        return JunctionTree(c, con, dj, pj, bound, first_hops, fixed)
+        return JunctionTree(c, con, dj, pj, bound, first_hops, fixed_time, fixed)
 
     def _walk_to_sources(
         self,

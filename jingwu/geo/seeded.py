@@ -47,13 +47,17 @@ class SeededPaths:
     ``own`` reads the incident's own tree (composed the same way): the routes of units inside the
     incident's chain, and the stretch from a seed junction along the chain to the incident."""
 
-    def __init__(self, own: ChainPathTree, seeds: Sequence[Seed], source_chains: frozenset[int]) -> None:
-        """``source_chains``: the chains that hold the incident's sources (worked out in its own tree)."""
+    def __init__(self, own: ChainPathTree, seeds: Sequence[Seed], source_chains: tuple[int, ...]) -> None:
+        """``source_chains``: the chains that hold the incident's sources (worked out in its own tree).
+
+        Both are kept as tuples of ints, not sets: there are one to three of each, and a tuple of
+        ints is an object the garbage collector stops tracking, while a set is walked for as long
+        as the search is kept."""
         self.own = own
         self.seeds = tuple(seeds)
         self._chains = own.searched.chains
         self._chain_ids = source_chains
-        self._seed_nodes = frozenset(s.node for s in seeds)
+        self._seed_nodes = tuple(s.node for s in seeds)
 
     @property
     def nbytes(self) -> int:

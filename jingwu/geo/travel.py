@@ -97,7 +97,11 @@ class RoadTravelTimes:
         self._snap_rows: dict[tuple[float, float], int] = {}
         self._snap_table: list[np.ndarray] | None = None
         self.incident_snap_cache_size = incident_snap_cache_size
-        self._snapped_places: OrderedDict[tuple[float, float], SnappedPoint] = OrderedDict()
+        self._snapped_places: OrderedDict[tuple[float, float], _Snap] = OrderedDict()
+        """(lat, lon) -> the snap's numbers: a tuple of numbers, which the garbage collector stops
+        tracking, where a ``SnappedPoint`` and its ``GeoPoint`` were two objects it walked per
+        place for as long as the place is kept (docs/benchmarks.md, "The collector walked the
+        caches")"""
         self.search = ReverseSearch(network, local_above_nodes=local_search_above_nodes)
         self.trees = SearchCache(search_cache_bytes)
         self.seeded_searches = seeded_searches
@@ -116,6 +120,10 @@ class RoadTravelTimes:
         self._sorted_keys = self._edge_keys[self._edge_order]
         self._drawing_kept: RouteDrawing | None = None
         self._drawing_lock = threading.Lock()
+        self.walks_lock = threading.Lock()
+        """Held while a kept search's routes are walked (``PathTree``, ``ChainPathTree``): one lock
+        for all of them, since a lock is an object the garbage collector walks for as long as its
+        search is kept, and walks are microseconds long."""
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -295,7 +303,7 @@ class RoadTravelTimes:
                 return found, kept
             bound = max(bound, min(max_seconds, reach * 2.5))
         seeds: list[Seed] | None = None
-        source_chains: frozenset[int] = frozenset()
+        source_chains: tuple[int, ...] = ()
         while True:
             limit = max(0.0, bound - arrive_s)
             composed = self._seeded_search(weights, target, limit) if self.seeded_searches else None
@@ -336,7 +344,7 @@ class RoadTravelTimes:
         return sources
 
     def _seeded_search(self, weights: np.ndarray, target: SnappedPoint, limit: float
-                       ) -> tuple[JunctionTree, list[Seed], frozenset[int]] | None:
+                       ) -> tuple[JunctionTree, list[Seed], tuple[int, ...]] | None:
         """``_search`` on the junction graph composed of kept searches from its seed junctions
         (``jingwu.geo.seeded``), its seeds, and the chains that hold its sources; None where the
         junction graph does not serve (``_search`` then)."""
@@ -373,7 +381,7 @@ class RoadTravelTimes:
         came[beyond] = -9999
         dj[c.k], came[c.k] = 0.0, -9999  # the virtual source
         return (self.search.tree_from(con, dj, came, limit, slots, inner), seeds,
-                frozenset(ch for _, ch, _ in inner))
+                tuple({ch for _, ch, _ in inner}))
 
     def _seed_search(self, weights: np.ndarray, node: int, limit: float) -> KeptSearch | None:
         """The kept search from junction ``node`` covering ``limit`` seconds, searched anew (to
@@ -537,10 +545,11 @@ class RoadTravelTimes:
             known = places.get(key)
             if known is not None:
                 places.move_to_end(key)
-                return known
+                return SnappedPoint(point, *known)
         snapped = self.snapper.snap(point)
         with self._places_lock:
-            places[key] = snapped
+            places[key] = (snapped.edge, snapped.twin, snapped.fraction, snapped.off_road_m, snapped.on_network,
+                           snapped.road_lat, snapped.road_lon)
             while len(places) > self.incident_snap_cache_size:
                 places.popitem(last=False)
         with self._snap_lock:  # units go to incidents: the first to stand here finds its snap made
@@ -609,6 +618,8 @@ class RoadTravelTimes:
 
 
 _Found = TypeVar("_Found")
+_Snap = tuple[int, int, float, float, bool, float, float]
+"""A ``SnappedPoint`` without its point: edge, twin, fraction, off_road_m, on_network, road_lat, road_lon."""
 
 
 class _Units(Protocol[_Found]):
@@ -748,7 +759,7 @@ class PathTree:
         """(walk, index) each walk continues in; (-1, 0) when it reaches the incident's street"""
         self.nbytes = 0
         """Memory held by the walks, roughly (for the cache's budget)."""
-        self._lock = threading.Lock()
+        self._lock = travel.walks_lock
 
     def route(self, start: int, with_line: bool = True) -> tuple[int, float, Sequence[Point] | None]:
         """The node the route from ``start`` leaves the network by, its metres, and its drawn points

@@ -15,7 +15,7 @@ import pytest
 
 from jingwu.domain.geography import GeoPoint
 from jingwu.domain.travel import TravelEstimate, UnitOrigin
-from jingwu.geo.chain_paths import END, ChainPathTree
+from jingwu.geo.chain_paths import END, JOIN, RUNS_AT, ChainPathTree
 from jingwu.geo.reverse_search import ReverseSearch
 from jingwu.geo.travel import PathTree, RoadTravelTimes
 from tests.reference_paths import NodeByNodePathTree
@@ -129,7 +129,7 @@ def test_metres_do_not_depend_on_which_walk_came_first(andorra, junctions, searc
             runs[name] = {starts[i]: _nodes_and_metres(tree, starts[i]) for i in seq}
             if name == "forward":
                 merged += sum(r != (-1, 0) for r in tree._rest) if isinstance(tree, PathTree) else sum(
-                    j != END for j in tree._joins)
+                    walk[JOIN] != END for walk in tree._walks)
         for s in starts:
             (a_nodes, a_m, a_line), (b_nodes, b_m, b_line), (r_nodes, r_m, r_line) = (
                 runs[k][s] for k in ("forward", "backward", "reference"))
@@ -163,7 +163,7 @@ def test_routes_from_the_incidents_own_street_are_those_of_the_node_by_node_walk
             assert isinstance(tree, ChainPathTree)
             got[len(got)] = {s: _nodes_and_metres(tree, s) for s in seq}
             along_own_street += sum(
-                1 for runs in tree._runs for i in range(0, len(runs), 4)
+                1 for walk in tree._walks for runs in (walk[RUNS_AT],) for i in range(0, len(runs), 4)
                 if runs[i] >= 0 and int(searched.chains.node[runs[i + 1]]) in searched._fixed)
         for s in starts:
             (a_nodes, a_m, a_line), (b_nodes, b_m, b_line) = got[0][s], got[1][s]
@@ -201,5 +201,5 @@ def test_routes_on_hand_made_chains_are_those_of_the_node_by_node_walk(name):
                     r_nodes, r_metres, r_line = expected[s]
                     assert nodes == r_nodes and line == r_line
                     assert metres == pytest.approx(r_metres, rel=1e-12, abs=1e-9)
-                joined += sum(j != END for j in chains._joins)
+                joined += sum(walk[JOIN] != END for walk in chains._walks)
     assert joined > 50
