@@ -1,5 +1,6 @@
-"""The FastAPI application: routers, error shape, security and body limits, and the outbox relay
-and background loops (``background.py``) started and stopped with the app."""
+"""The FastAPI application: routers, error shape, security and body limits, and the outbox relay,
+background loops (``background.py``) and the collector's clock (``collector.py``) started and
+stopped with the app."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from jingwu import __version__
 from jingwu.api.background import background_jobs
+from jingwu.api.collector import collect_on_a_clock, set_serving_collector
 from jingwu.api.errors import BodySizeLimit, install_error_handlers
 from jingwu.api.lanes import size_operations_lane
 from jingwu.api.routes import analysis, audit, auth, events, geocode, incidents, majors, pages, reference, units
@@ -26,31 +28,6 @@ from jingwu.config import get_settings
 log = logging.getLogger(__name__)
 
 
-YOUNG_GC_THRESHOLD = 20_000
-"""Collect the young generation once 20,000 more objects were made than freed (CPython: 700)."""
-FULL_GC_THRESHOLD = 100
-"""Collect every generation once per 100 collections of the middle one (CPython: 10)."""
-
-
-def set_serving_collector() -> tuple[int, int, int]:
-    """Set the collector as the server runs it; returns the thresholds it replaced.
-
-    Start-up objects (road graph, geocoder, catalogue) live for the whole run: freezing them keeps
-    them out of the collector's way, or a full collection lands on one request in ~50 (see
-    docs/geo.md). Requests make and drop thousands of objects: collecting the young generation once
-    20,000 more have been made than freed, instead of 700, took ~5 % off the server's CPU per
-    intake flow (docs/benchmarks.md, intake, sixth pass). A full collection walks every object made
-    since start-up (the road searches kept, the row memo), and the worker waits; once per 100
-    middle collections instead of 10 took the intake's p99 at 150 calls a second from a median of
-    68 ms to 40 (docs/benchmarks.md, "The collector's full collections, ten times rarer"). The
-    intake makes little cyclic garbage for it to free: the workers' memory after 40 s of that load
-    was the same either way. The bench harnesses call this too, to measure what the server runs."""
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
-    return thresholds
-
-
 def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +37,8 @@ def create_app(runtime: Runtime, *, timers: bool = True, extra_routers: list | N
         if runtime.sealer is not None:
             runtime.sealer.start()
         tasks = [asyncio.create_task(job()) for job in background_jobs(runtime)] if timers else []
+        if runtime.settings.gc_clock_s > 0:
+            tasks.append(asyncio.create_task(collect_on_a_clock(runtime.settings.gc_clock_s)))
         try:
             yield
         finally:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jingwu.api.app import create_app, set_serving_collector
+from jingwu.api.app import create_app
+from jingwu.api.collector import set_serving_collector
 from jingwu.api.lanes import size_operations_lane
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PASSWORD, PLACES, TYPES, _drop, _prepare

@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from jingwu.api.app import set_serving_collector
+from jingwu.api.collector import set_serving_collector
 from jingwu.api.runtime import build_runtime
 from jingwu.cli.bench_intake import PLACES, TYPES, _drop, _prepare
 from jingwu.cli.cpu_meter import CpuMeter

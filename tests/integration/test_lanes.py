@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from jingwu.api.app import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD, create_app
+from jingwu.api.app import create_app
+from jingwu.api.collector import FULL_GC_THRESHOLD, YOUNG_GC_THRESHOLD
 from jingwu.api.lanes import _LANES, operations_lane, operations_limiter, size_operations_lane
 from jingwu.api.runtime import Runtime
 from tests.integration.live_server import serving
@@ -72,11 +73,24 @@ def test_the_lane_runs_at_most_its_threads_and_the_pool_more() -> None:
 def test_the_server_sizes_the_lane_and_the_collectors_thresholds(runtime: Runtime) -> None:
     thresholds = gc.get_threshold()
     runtime.settings.api_operation_threads = 3
+    runtime.settings.gc_clock_s = 0.05
+    young: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 0:
+            young.append(time.monotonic())
+
     with serving(create_app(runtime, timers=False)) as base:
         assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
         assert 3 in [lane.total_tokens for lane in _LANES.values()]  # the server's loop's lane
         assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
+        gc.callbacks.append(note)
+        try:
+            time.sleep(0.6)  # an idle server: too few objects made for the count to start one
+        finally:
+            gc.callbacks.remove(note)
     assert gc.get_threshold() == thresholds  # given back when the server stops
+    assert len(young) >= 4  # the clock's, every 0.05 s
 
 
 @asynccontextmanager
