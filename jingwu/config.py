@@ -65,10 +65,10 @@ class Settings(BaseSettings):
     retention_caller_days: int = Field(default=180, ge=1)
     retention_interval_s: int = Field(default=24 * 3600, ge=60, description="how often `serve` runs the purge")
     surge_check_interval_s: int = 3600
+    """How often the server looks for surges (daily counts per station area × family)."""
     gc_clock_s: float = Field(default=0.25, ge=0.0, le=60.0)
     """How often the server collects the garbage collector's young generation, whatever the count
     (``jingwu.api.collector``); 0: by count only, as CPython does."""
-    """How often the server looks for surges (daily counts per station area × family)."""
     # Message bus: "memory" (in-process) or a nats:// URL
     bus_url: str = "memory"
     bus_subject: str = Field(default="jingwu", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")

@@ -38,7 +38,8 @@ def set_serving_collector() -> tuple[int, int, int]:
     since start-up (the road searches kept, the row memo), and the worker waits; once per 100
     middle collections instead of 10 took the intake's p99 at 150 calls a second from a median of
     68 ms to 40 (docs/benchmarks.md, "The collector's full collections, ten times rarer"). The
-    bench harnesses call this too, to measure what the server runs."""
+    intake makes little cyclic garbage for it to free: the workers' memory after 40 s of that load
+    was the same either way. The bench harnesses call this too, to measure what the server runs."""
     gc.freeze()
     thresholds = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, thresholds[1], FULL_GC_THRESHOLD)
