@@ -567,7 +567,7 @@ class RoadTravelTimes:
         rows[key] = start
         self._snap_table = _append_rows(self._snap_table, one, start)
 
-    def _snap_unit(self, lat: float, lon: float) -> tuple[int, int, float, float, bool, float, float]:
+    def _snap_unit(self, lat: float, lon: float) -> _Snap:
         """``_snap_units`` of one position, as plain values (edge, twin, fraction, off_road_m,
         on_network, road_lat, road_lon): a row of the same table.
 
