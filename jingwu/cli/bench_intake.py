@@ -33,6 +33,7 @@ from sqlalchemy import text
 
 from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection, HttpError
+from jingwu.cli.machine_speed import reference_ms
 from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
@@ -77,6 +78,9 @@ class Figures:
     warm_up_s: float = 0.0
     """Seconds driven before the measured ones: their flows' times, CPU and events are not counted
     (their errors are)."""
+    machine_ms: tuple[float, float] | None = None
+    """The machine's reference loop (``machine_speed``) before the server started and after it
+    stopped: what to read beside a figure from another run before comparing the two."""
 
     def per_flow_ms(self, seconds: float | None) -> float | None:
         return round(1000 * seconds / self.created, 2) if seconds is not None and self.created else None
@@ -104,6 +108,7 @@ class Figures:
             "db_cpu_ms_per_flow": self.per_flow_ms(self.cpu.database_s if self.cpu else None),
             "client_cpu_ms_per_flow": self.per_flow_ms(self.cpu.client_s if self.cpu else None),
             "connections_per_worker": "+".join(map(str, self.per_worker)) if self.per_worker else None,
+            "machine_ms": "/".join(f"{ms:g}" for ms in self.machine_ms) if self.machine_ms else None,
         }
 
 
@@ -368,7 +373,9 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes] | None = None, timeout_s: 
 def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, workers: int = 1,
             nats_url: str = "nats://127.0.0.1:4222", rate: float | None = None, flow: str = FLOWS[0],
             routes: bool = True, consoles: int = 0, even: bool = True, recommend: int = RECOMMEND,
-            warm_up_s: float = 0.0) -> Figures:
+            warm_up_s: float = 0.0, machine: bool = True) -> Figures:
+    """One backend driven; with ``machine``, the reference loop is timed around it (~1–3 s)."""
+    before = reference_ms() if machine else None
     with tempfile.TemporaryDirectory(prefix="jingwu-bench-") as tmp:
         url = _prepare(backend, Path(tmp), pg_url)
         env = {**os.environ, "JINGWU_DATABASE_URL": url, "JINGWU_SECRET_KEY": uuid.uuid4().hex * 2,
@@ -395,12 +402,14 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
                               recommend=recommend, warm_up_s=warm_up_s)
             asyncio.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None, even,
                                      workers))
-            return figures
         finally:
             proc.terminate()
             proc.wait(timeout=15)
             if backend != "sqlite":
                 _drop(url, pg_url)
+    if before is not None:
+        figures.machine_ms = (before, reference_ms())
+    return figures
 
 
 def intake(
@@ -443,14 +452,15 @@ def intake(
                               even, recommend, warm_up)
             results.append(figures.as_dict())
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
-                        "CPU = ms of CPU per flow)")
+                        "CPU = ms of CPU per flow; machine = the reference loop before/after, lower is faster)")
     heads = {"backend": "backend", "clients": "clients", "flow": "flow", "offered_per_s": "offered",
              "consoles": "consoles",
              "incidents": "n", "errors": "err",
              "throughput_per_s": "per s", "create_p50_ms": "create p50", "create_p99_ms": "p99",
              "flow_p50_ms": "flow p50", "flow_p99_ms": "p99", "event_p50_ms": "event p50", "event_p99_ms": "p99",
              "server_cpu_ms_per_flow": "server CPU", "db_cpu_ms_per_flow": "db CPU",
-             "client_cpu_ms_per_flow": "load CPU", "connections_per_worker": "per worker"}
+             "client_cpu_ms_per_flow": "load CPU", "connections_per_worker": "per worker",
+             "machine_ms": "machine"}
     for head in heads.values():
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:

@@ -29,10 +29,17 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
     if backend == "postgresql" and not pg_url:
         pytest.skip("set JINGWU_TEST_POSTGRES_URL")
     # A thread of its own: an earlier test in the same worker may have left an event loop running here.
+    timed = (backend, flow) == ("sqlite", "one-request")  # the machine's reference loop, once (~2 s)
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, backend, 2, 2.0, free_port(), pg_url or "", flow=flow).result().as_dict()
+        figures = pool.submit(measure, backend, 2, 2.0, free_port(), pg_url or "", flow=flow,
+                              machine=timed).result().as_dict()
     # An error is a refused request or an answer without the ranked units.
     assert figures["errors"] == 0 and int(figures["incidents"]) > 0 and figures["flow"] == flow
+    if timed:  # before/after, each a loop's milliseconds
+        before, after = map(float, str(figures["machine_ms"]).split("/"))
+        assert before > 0 and after > 0
+    else:
+        assert figures["machine_ms"] is None
     assert float(figures["flow_p50_ms"]) >= float(figures["create_p50_ms"]) > 0
     assert not math.isnan(float(figures["event_p50_ms"]))  # the WebSocket saw the incidents' events
     if Path("/proc/self/stat").exists():
@@ -48,7 +55,8 @@ def test_the_call_takers_own_request_asks_for_fewer_units_without_routes() -> No
     """``--recommend 3 --no-routes``: the flow asks for three units, as the call-taker page asks for
     five, and its label says so."""
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, "sqlite", 2, 1.5, free_port(), "", routes=False, recommend=3).result()
+        figures = pool.submit(measure, "sqlite", 2, 1.5, free_port(), "", routes=False, recommend=3,
+                              machine=False).result()
     assert figures.errors == 0 and figures.created > 0
     assert figures.first_answer_units == 3
     assert figures.as_dict()["flow"] == "one-request, 3 units, no routes"
@@ -58,7 +66,8 @@ def test_a_warm_up_is_driven_but_not_counted() -> None:
     """``--warm-up``: the server is driven for that long first; the figures (flows, their rate, CPU)
     are of the seconds after it, and the console saw the warm-up's incidents too."""
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, "sqlite", 2, 1.0, free_port(), "", consoles=1, warm_up_s=2.0).result()
+        figures = pool.submit(measure, "sqlite", 2, 1.0, free_port(), "", consoles=1, warm_up_s=2.0,
+                              machine=False).result()
     assert figures.errors == 0 and figures.created > 0
     assert 0.9 < figures.seconds < 1.6  # the measured second, not the three driven
     assert len(figures.create_ms) == figures.created
@@ -69,7 +78,7 @@ def test_a_warm_up_is_driven_but_not_counted() -> None:
 def test_consoles_subscribed_to_every_event_see_each_incident() -> None:
     """``--consoles``: extra WebSockets as a command centre's consoles, each sent every event."""
     with ThreadPoolExecutor(1) as pool:
-        figures = pool.submit(measure, "sqlite", 2, 2.0, free_port(), "", consoles=3).result()
+        figures = pool.submit(measure, "sqlite", 2, 2.0, free_port(), "", consoles=3, machine=False).result()
     assert figures.errors == 0 and figures.created > 0 and figures.as_dict()["consoles"] == 3
     assert figures.console_events >= 3 * figures.created  # at least each incident's IncidentReceived, thrice
 
@@ -82,7 +91,7 @@ def test_with_two_workers_the_clients_are_spread_evenly_over_them() -> None:
     require_nats()
     with ThreadPoolExecutor(1) as pool:
         figures = pool.submit(measure, "postgresql", 7, 1.0, free_port(), pg_url, workers=2,
-                              nats_url=NATS_URL).result()
+                              nats_url=NATS_URL, machine=False).result()
     assert figures.errors == 0 and figures.created > 0
     assert figures.per_worker is not None and sorted(figures.per_worker) == [3, 4]
     assert figures.as_dict()["connections_per_worker"] in ("3+4", "4+3")
