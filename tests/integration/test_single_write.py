@@ -1,7 +1,8 @@
 """A single-write unit of work (``UnitOfWork(single_write=True)``, taking a call) on SQLite and
 PostgreSQL: on PostgreSQL its reads run outside a transaction and its one write is the whole
 transaction; its held rows still arrive all or none; changing or locking a row in it is refused;
-and the connection goes back to the pool as it came."""
+and the connection goes back to the pool as it came. A read (``read_connection``) on PostgreSQL
+runs in autocommit the same way."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from jingwu.domain.incident import Incident
 from jingwu.store import tables as t
 from jingwu.store.engine import is_sqlite
 from jingwu.store.repositories import available_units
-from jingwu.store.unit_of_work import UnitOfWork
+from jingwu.store.unit_of_work import UnitOfWork, read_connection
 
 T0 = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 UNIT = "U-P07-01"
@@ -82,6 +83,31 @@ def test_on_postgresql_the_reads_run_outside_a_transaction_and_the_pool_gets_it_
         uow.incidents.open_near("property", T0, 42.5, 1.52, 500, limit=10)
         assert _in_transaction(uow)
         unit = uow.units.get(UNIT, for_update=True)
+        unit.crew_size += 1
+        uow.units.save(unit)
+        raise RuntimeError("fails on purpose")
+    assert _crew_and_version(engine) == before
+
+
+def test_on_postgresql_a_read_is_a_transaction_per_statement_and_the_pool_gets_it_back_as_it_was(
+        engine: Engine, one_connection: Engine) -> None:
+    """No BEGIN and COMMIT around a read: ``now()``, the start of the statement's transaction,
+    moves from one statement to the next, and no transaction is open between them."""
+    if is_sqlite(engine):
+        pytest.skip("SQLite reads in one DEFERRED transaction, as before")
+    from psycopg.pq import TransactionStatus
+
+    with read_connection(one_connection) as conn:
+        first = conn.execute(select(func.now())).scalar_one()
+        conn.execute(select(func.pg_sleep(0.01)))
+        second = conn.execute(select(func.now())).scalar_one()
+        assert conn.connection.driver_connection.info.transaction_status == TransactionStatus.IDLE  # type: ignore[union-attr]
+    assert second > first
+    # The next unit of work on that very connection is an ordinary transaction again.
+    before = _crew_and_version(engine)
+    with pytest.raises(RuntimeError, match="fails on purpose"), UnitOfWork(one_connection) as uow:
+        unit = uow.units.get(UNIT, for_update=True)
+        assert _in_transaction(uow)
         unit.crew_size += 1
         uow.units.save(unit)
         raise RuntimeError("fails on purpose")
