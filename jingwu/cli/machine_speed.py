@@ -8,9 +8,9 @@ from a change in the code. The reference is the one the benchmark notes have quo
 fifty loops, in milliseconds a loop. It is timed before the server starts and after it stops, so
 the benchmark's own processes do not slow it.
 
-It tells a slow machine, not every slow minute: on 2026-12-07 it read 2.84 ms on the fastest
-machine and 5.3 ms on the slowest, while at one steady 5.3 ms the server's CPU a flow still moved
-between 4.4 and 7.0 ms from run to run (what a tight loop leaves out: memory and caches shared
+It tells a slow machine, not every slow minute: it has read 2.84 ms on the fastest machine of the
+notes and 5.1–5.6 ms on the slowest (2026-12-07), where the server's CPU a flow still moved
+between 3.9 and 7.0 ms from run to run (what a tight loop leaves out: memory and caches shared
 with neighbours). Runs are compared by the CPU a flow they report as well.
 """
 

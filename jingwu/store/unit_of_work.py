@@ -150,9 +150,9 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
     On PostgreSQL a read runs in autocommit: each statement is its own transaction. In READ
     COMMITTED each statement of a transaction sees a snapshot of its own anyway, so the answer is
-    the same, without a BEGIN and a COMMIT round trip around it (a one-statement read: ~0.2 ms
-    less waiting, and ~0.06 ms of the server's and ~0.1 ms of PostgreSQL's CPU; docs/benchmarks.md,
-    "Reads in autocommit"). Nothing may write through it, since each write would commit alone.
+    the same, without a BEGIN and a COMMIT round trip around it (a one-statement read: ~0.24 ms
+    less waiting, ~0.1 ms less of the server's CPU and ~0.1 ms less of PostgreSQL's;
+    docs/benchmarks.md, "Reads in autocommit"). Nothing may write through it, since each write would commit alone.
 
     On SQLite the read's transaction ends with COMMIT, not ROLLBACK, when the read went through:
     for a transaction that wrote nothing the two are the same. (On PostgreSQL, before reads ran in
