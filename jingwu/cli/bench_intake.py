@@ -33,6 +33,7 @@ from sqlalchemy import text
 
 from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection, HttpError
+from jingwu.cli.intake_target import TARGET_P99_MS, TARGET_PER_S, median_run, meets_target
 from jingwu.cli.machine_speed import reference_ms
 from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.services.demo import seed_andorra
@@ -437,20 +438,35 @@ def intake(
                               "where the kernel's hash put them"),
     warm_up: float = typer.Option(0.0, min=0.0, help="drive this many seconds first, the same way, without "
                                   "counting them (a fresh server fills its caches; an open loop queues behind)"),
+    repeat: int = typer.Option(1, min=1, max=50, help="run each backend this many times, each on a fresh server "
+                               "and database, and add a row of the medians"),
+    machine: bool = typer.Option(True, help="time the machine's reference loop before and after each run "
+                                 "(~1–3 s; the 'machine' column)"),
 ) -> None:
-    """Intake throughput and latency over HTTP: create → recommend → commit → event published."""
+    """Intake throughput and latency over HTTP: create → recommend → commit → event published.
+
+    After the table, how many runs met issue 2's target (≥ 500 flows/s with flow p99 ≤ 50 ms)."""
     if flow not in FLOWS:
         raise typer.BadParameter(f"unknown flow {flow!r}; one of {', '.join(FLOWS)}", param_hint="--flow")
-    results = []
     for b in backend:
         if b not in ("sqlite", "postgresql"):
             raise typer.BadParameter(f"unknown backend {b!r}", param_hint="--backend")
+    results = []
+    met: dict[str, list[int]] = {}
+    for b in backend:
         n = workers if b == "postgresql" else 1
-        with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for "
-                            f"{warm_up + seconds:.0f} s ({warm_up:.0f} s warming up)…"):
-            figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes, consoles,
-                              even, recommend, warm_up)
-            results.append(figures.as_dict())
+        runs = []
+        for i in range(repeat):
+            which = f" (run {i + 1} of {repeat})" if repeat > 1 else ""
+            with console.status(f"driving {b} ({n} worker(s)) with {clients} clients for "
+                                f"{warm_up + seconds:.0f} s ({warm_up:.0f} s warming up){which}…"):
+                figures = measure(b, clients, seconds, port, pg_url, n, nats_url, rate or None, flow, routes,
+                                  consoles, even, recommend, warm_up, machine)
+            runs.append(figures.as_dict())
+        results.extend(runs)
+        if repeat > 1:
+            results.append(median_run(runs))
+        met[str(runs[0]["backend"])] = [sum(meets_target(r) for r in runs), len(runs)]
     table = Table(title="jingwu bench intake (ms; flow = create + recommend; event = send → WebSocket; "
                         "CPU = ms of CPU per flow; machine = the reference loop before/after, lower is faster)")
     heads = {"backend": "backend", "clients": "clients", "flow": "flow", "offered_per_s": "offered",
@@ -465,6 +481,11 @@ def intake(
         table.add_column(head, justify="right", no_wrap=True)
     for r in results:
         table.add_row(*("–" if r[c] is None else str(r[c]) for c in heads))
-    Console(width=max(console.width, 240)).print(table)
+    wide = Console(width=max(console.width, 240))
+    wide.print(table)
+    for name, (k, of) in met.items():
+        wide.print(f"target (≥ {TARGET_PER_S:g} flows/s with flow p99 ≤ {TARGET_P99_MS:g} ms, no errors): "
+                      f"{name} met it in {k} of {of} run{'s' if of > 1 else ''}")
     if json_out:
-        json_out.write_text(json.dumps({"results": results}, indent=2))
+        target = {"per_s": TARGET_PER_S, "p99_ms": TARGET_P99_MS, "met": met}
+        json_out.write_text(json.dumps({"results": results, "target": target}, indent=2))

@@ -4,6 +4,7 @@ on SQLite and (when configured) PostgreSQL, with its figures and CPU accounting.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import multiprocessing
 import os
@@ -13,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from jingwu.cli import app as jingwu
 from jingwu.cli.bench_intake import _spread_evenly, measure
 from jingwu.cli.http_load import Connection
+from jingwu.cli.intake_target import meets_target
 from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.cli.workers import listening_socket
 from tests.integration.live_server import free_port
@@ -49,6 +53,28 @@ def test_a_short_run_creates_incidents_and_accounts_for_cpu(backend: str, flow: 
             assert figures["db_cpu_ms_per_flow"] is not None and float(figures["db_cpu_ms_per_flow"]) > 0
         else:
             assert figures["db_cpu_ms_per_flow"] is None
+
+
+def test_repeated_runs_add_their_medians_and_say_how_many_met_the_target(tmp_path: Path) -> None:
+    """``--repeat 2``: two runs on fresh servers, a row of their medians, and the target's count;
+    an unknown backend is refused before anything is driven."""
+    out = tmp_path / "figures.json"
+    result = CliRunner().invoke(jingwu, ["bench", "intake", "--backend", "sqlite", "--clients", "2", "--seconds",
+                                         "1", "--repeat", "2", "--no-machine", "--port", str(free_port()),
+                                         "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    first, second, median = figures["results"]
+    assert first["errors"] == second["errors"] == 0 and first["incidents"] and second["incidents"]
+    assert median["backend"] == "sqlite, median of 2"
+    assert median["throughput_per_s"] == round((first["throughput_per_s"] + second["throughput_per_s"]) / 2, 2)
+    met = meets_target(first) + meets_target(second)
+    assert figures["target"] == {"per_s": 500.0, "p99_ms": 50.0, "met": {"sqlite": [met, 2]}}
+    assert f"sqlite met it in {met} of 2 runs" in " ".join(result.output.split())
+
+    refused = CliRunner().invoke(jingwu, ["bench", "intake", "--backend", "sqlite", "--backend", "oracle"])
+    assert refused.exit_code != 0 and "unknown backend 'oracle'" in refused.output
+    assert "driving" not in refused.output
 
 
 def test_the_call_takers_own_request_asks_for_fewer_units_without_routes() -> None:
