@@ -59,9 +59,11 @@ def test_repeated_runs_add_their_medians_and_say_how_many_met_the_target(tmp_pat
     """``--repeat 2``: two runs on fresh servers, a row of their medians, and the target's count;
     an unknown backend is refused before anything is driven."""
     out = tmp_path / "figures.json"
-    result = CliRunner().invoke(jingwu, ["bench", "intake", "--backend", "sqlite", "--clients", "2", "--seconds",
-                                         "1", "--repeat", "2", "--no-machine", "--port", str(free_port()),
-                                         "--json", str(out)])
+    args = ["bench", "intake", "--backend", "sqlite", "--clients", "2", "--seconds", "1", "--repeat", "2",
+            "--no-machine", "--port", str(free_port()), "--json", str(out)]
+    # A thread of its own: an earlier test in the same worker may have left an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(CliRunner().invoke, jingwu, args).result()
     assert result.exit_code == 0, result.output
     figures = json.loads(out.read_text())
     first, second, median = figures["results"]
