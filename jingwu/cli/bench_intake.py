@@ -485,7 +485,7 @@ def intake(
     wide.print(table)
     for name, (k, of) in met.items():
         wide.print(f"target (≥ {TARGET_PER_S:g} flows/s with flow p99 ≤ {TARGET_P99_MS:g} ms, no errors): "
-                      f"{name} met it in {k} of {of} run{'s' if of > 1 else ''}")
+                   f"{name} met it in {k} of {of} run{'s' if of > 1 else ''}")
     if json_out:
         target = {"per_s": TARGET_PER_S, "p99_ms": TARGET_P99_MS, "met": met}
         json_out.write_text(json.dumps({"results": results, "target": target}, indent=2))
