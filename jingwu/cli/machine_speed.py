@@ -11,7 +11,10 @@ the benchmark's own processes do not slow it.
 It tells a slow machine, not every slow minute: it has read 2.84 ms on the fastest machine of the
 notes and 5.1–5.6 ms on the slowest (2026-12-07), where the server's CPU a flow still moved
 between 3.9 and 7.0 ms from run to run (what a tight loop leaves out: memory and caches shared
-with neighbours). Runs are compared by the CPU a flow they report as well.
+with neighbours). Runs are compared by the CPU a flow they report as well. It also times the
+interpreter, not only the machine: on one machine it read 3.23–3.27 ms on Debian's optimised
+Python 3.11 against 3.87–4.01 ms on an unoptimised pyenv build (2026-12-07, eighth session), so
+figures compare only between runs on the same interpreter.
 """
 
 from __future__ import annotations
