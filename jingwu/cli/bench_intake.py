@@ -34,7 +34,7 @@ from sqlalchemy import text
 from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection, HttpError
 from jingwu.cli.intake_target import TARGET_P99_MS, TARGET_PER_S, median_run, meets_target
-from jingwu.cli.machine_speed import reference_ms
+from jingwu.cli.machine_speed import interpreter, reference_ms
 from jingwu.cli.worker_spread import connection_owners, spread
 from jingwu.services.demo import seed_andorra
 from jingwu.store.engine import build_engine
@@ -486,6 +486,8 @@ def intake(
     for name, (k, of) in met.items():
         wide.print(f"target (≥ {TARGET_PER_S:g} flows/s with flow p99 ≤ {TARGET_P99_MS:g} ms, no errors): "
                    f"{name} met it in {k} of {of} run{'s' if of > 1 else ''}")
+    python = interpreter()
+    wide.print(f"python (server and load): {python}")
     if json_out:
         target = {"per_s": TARGET_PER_S, "p99_ms": TARGET_P99_MS, "met": met}
-        json_out.write_text(json.dumps({"results": results, "target": target}, indent=2))
+        json_out.write_text(json.dumps({"results": results, "target": target, "python": python}, indent=2))

@@ -19,6 +19,9 @@ figures compare only between runs on the same interpreter.
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 import timeit
 
 STATEMENT = "sum(i*i for i in range(100000))"
@@ -32,3 +35,12 @@ def reference_ms(loops: int = LOOPS, repeats: int = REPEATS) -> float:
         raise ValueError("loops and repeats must be at least 1")
     best = min(timeit.repeat(STATEMENT, number=loops, repeat=repeats))
     return round(1000 * best / loops, 2)
+
+
+def interpreter() -> str:
+    """The Python that runs the benchmark and its server: version and the file it really is (a
+    venv's ``python`` is a link to it). Builds of one version differ by ~10 % in the intake's CPU
+    (above), and whether a build is optimised is not something ``sysconfig`` tells reliably (Debian
+    builds with PGO and LTO and says neither), so the figures carry where they came from."""
+    return (f"{platform.python_implementation()} {platform.python_version()} "
+            f"({os.path.realpath(sys.executable)}, {platform.python_compiler()})")

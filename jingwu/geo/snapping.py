@@ -4,6 +4,12 @@ A unit parked in the middle of a 600 m mountain road is not at either end of it;
 would add or remove up to a minute of driving. Edges are cut into short pieces whose midpoints go
 into a k-d tree; the exact nearest segment is then found by projecting onto every segment that
 could beat the nearest midpoint (a piece is at most ``piece_m`` long, so none is missed).
+
+Segments exactly as far from the point (at a junction, where the streets meeting there all reach
+the point at the junction) are settled by the lower segment id: a rule of the network itself, so
+any set of candidates that holds the nearest segments gives the same answer, whatever order the
+tree returns them in. Planar distances are ``sqrt(dx*dx + dy*dy)``, the same IEEE operations on
+arrays and on Python floats, so ``snap`` and ``snap_many`` agree to the bit.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ class SnappedArrays:
     road_lon: np.ndarray
 
 
+_ScalarTables = tuple[list[int], list[tuple[float, float, float, float, float]], list[float], list[float]]
+"""``RoadSnapper._scalar_tables``: piece -> segment, segment geometry, piece midpoints x and y."""
+
+
 class RoadSnapper:
     """Nearest-edge snapping over a whole network, or over a subset (e.g. only named streets)."""
 
@@ -55,7 +65,11 @@ class RoadSnapper:
         max_distance_m: float = 300.0,
         edge_mask: np.ndarray | None = None,
         piece_m: float = 40.0,
+        first_radius_m: float = 80.0,
     ) -> None:
+        """``first_radius_m``: ``snap`` asks the tree once for the pieces this near, and is done when the
+        nearest of them is within ``first_radius_m - piece_m / 2`` (most places, in a town); farther
+        out it asks for the nearest piece first, then for those that could beat it."""
         self.network = network
         self.max_distance_m = max_distance_m
         self.twins = network.reverse_edges()
@@ -79,7 +93,9 @@ class RoadSnapper:
         mids = np.column_stack([ax[owner] + t * (bx - ax)[owner], ay[owner] + t * (by - ay)[owner]])
         self.piece_owner = owner
         self.tree = cKDTree(mids) if len(mids) else None
-        self._scalar: tuple[list[int], list[tuple[float, float, float, float, float]]] | None = None
+        self.first_radius_m = max(first_radius_m, 0.0)
+        self._mids = mids
+        self._scalar: _ScalarTables | None = None
 
     def _project(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * self.ky
@@ -90,8 +106,9 @@ class RoadSnapper:
         ``snap_many`` on a single point spends nearly all its time in numpy per-call overhead, and
         this is called once or twice per incident. Here the few candidate segments are projected in
         plain floats, in the same operation order as ``_project_onto`` and ``haversine_arrays``;
-        the functions whose plain-Python twins may round differently (``hypot``, ``sin``, ``cos``,
-        ``arcsin``) are numpy's own, called on scalars, so every field is bit-identical.
+        the functions whose plain-Python twins may round differently (``sin``, ``cos``, ``arcsin``)
+        are numpy's own, called on scalars, so every field is bit-identical. Most places need one
+        question to the tree (``first_radius_m``) instead of two.
         """
         lat, lon = float(point.lat), float(point.lon)
         tree = self.tree
@@ -99,23 +116,44 @@ class RoadSnapper:
             return SnappedPoint(point, -1, -1, 0.0, math.inf, False, lat, lon)
         px = (lon - self.lon0) * self.kx
         py = (lat - self.lat0) * self.ky
-        d0 = float(tree.query((px, py), k=1)[0])
+        piece_seg, geometry, mid_x, mid_y = self._scalar_tables()
+        hits = tree.query_ball_point((px, py), r=self.first_radius_m, return_sorted=False)
+        squares = []
+        for piece in hits:
+            qx, qy = mid_x[piece] - px, mid_y[piece] - py
+            squares.append(qx * qx + qy * qy)
+        nearest = math.sqrt(min(squares, default=math.inf))
+        reach = nearest + self.half_piece + 1e-6
         limit = self.max_distance_m + self.half_piece
-        if not d0 <= limit:  # as in snap_many, a NaN distance is neither near nor far
-            return SnappedPoint(point, -1, -1, 0.0, d0 - self.half_piece if d0 > limit else math.inf, False, lat, lon)
-        hits = tree.query_ball_point((px, py), r=d0 + self.half_piece + 1e-6, return_sorted=False)
-        piece_seg, geometry = self._scalar_tables()
+        if reach + 1e-3 <= self.first_radius_m and nearest < limit - 1e-6:
+            # every piece that could hold the nearest segment (within the nearest midpoint + half a
+            # piece) is among the hits, and the nearest is clearly within snapping distance (near
+            # the cut-off, the tree's own figure decides, as in snap_many): those, as snap_many
+            # asks for them
+            within = reach * reach
+            hits = [piece for piece, sq in zip(hits, squares, strict=True) if sq <= within]
+        else:  # none that near: ask as snap_many does
+            d0 = float(tree.query((px, py), k=1)[0])
+            if not d0 <= limit:  # as in snap_many, a NaN distance is neither near nor far
+                return SnappedPoint(point, -1, -1, 0.0, d0 - self.half_piece if d0 > limit else math.inf, False,
+                                    lat, lon)
+            hits = tree.query_ball_point((px, py), r=d0 + self.half_piece + 1e-6, return_sorted=False)
         best = -1
         best_t = 0.0
         best_d = math.nan
+        seen: set[int] = set()
         for piece in hits:
             s = piece_seg[piece]
+            if s in seen:
+                continue
+            seen.add(s)
             ax, ay, dx, dy, norm = geometry[s]
             t = ((px - ax) * dx + (py - ay) * dy) / norm if norm > 0 else 0.0
             t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)  # np.clip, which keeps -0.0 too
-            d = float(np.hypot(ax + t * dx - px, ay + t * dy - py))
-            # np.lexsort is stable and puts NaN last: the first smallest distance in hit order wins
-            if best < 0 or d < best_d or (best_d != best_d and d == d):
+            qx, qy = ax + t * dx - px, ay + t * dy - py
+            d = math.sqrt(qx * qx + qy * qy)
+            # as snap_many's sort: the smallest distance, then the lowest segment; NaN last
+            if best < 0 or d < best_d or (d == best_d and s < best) or (best_d != best_d and (d == d or s < best)):
                 best, best_t, best_d = s, t, d
         if best < 0:
             return SnappedPoint(point, -1, -1, 0.0, math.inf, False, lat, lon)
@@ -137,16 +175,18 @@ class RoadSnapper:
             road_lon=road_lon,
         )
 
-    def _scalar_tables(self) -> tuple[list[int], list[tuple[float, float, float, float, float]]]:
-        """For ``snap``: each piece's segment (index into ``segments``), and each segment's tail
-        ``(ax, ay)``, direction ``(dx, dy)`` and squared length, computed as ``_project_onto`` does."""
+    def _scalar_tables(self) -> _ScalarTables:
+        """For ``snap``: each piece's segment (index into ``segments``), each segment's tail ``(ax,
+        ay)``, direction ``(dx, dy)`` and squared length, computed as ``_project_onto`` does, and
+        each piece's midpoint."""
         if self._scalar is None:
             net = self.network
             ax, ay = self.x[net.tail[self.segments]], self.y[net.tail[self.segments]]
             dx, dy = self.x[net.head[self.segments]] - ax, self.y[net.head[self.segments]] - ay
             norm = dx * dx + dy * dy
             geometry = list(zip(ax.tolist(), ay.tolist(), dx.tolist(), dy.tolist(), norm.tolist(), strict=True))
-            self._scalar = (self.piece_owner.tolist(), geometry)
+            mids = self._mids.reshape(-1, 2)
+            self._scalar = (self.piece_owner.tolist(), geometry, mids[:, 0].tolist(), mids[:, 1].tolist())
         return self._scalar
 
     def snap_many(self, lat: np.ndarray, lon: np.ndarray) -> SnappedArrays:
@@ -173,7 +213,7 @@ class RoadSnapper:
             who = np.repeat(near, sizes)
             seg = self.segments[self.piece_owner[flat]]
             t, dist = self._project_onto(px[who], py[who], seg)
-            order = np.lexsort((dist, who))
+            order = np.lexsort((seg, dist, who))  # per point: nearest first, then the lowest segment
             first = np.ones(len(order), dtype=bool)
             first[1:] = who[order][1:] != who[order][:-1]
             best = order[first]
@@ -198,4 +238,5 @@ class RoadSnapper:
         with np.errstate(invalid="ignore", divide="ignore"):
             t = np.where(norm > 0, ((px - ax) * dx + (py - ay) * dy) / norm, 0.0)
         t = np.clip(t, 0.0, 1.0)
-        return t, np.hypot(ax + t * dx - px, ay + t * dy - py)
+        qx, qy = ax + t * dx - px, ay + t * dy - py
+        return t, np.sqrt(qx * qx + qy * qy)

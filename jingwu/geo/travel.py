@@ -164,7 +164,7 @@ class RoadTravelTimes:
             found = self._estimate_one(destination, target, origins[0], want, max_seconds, weights, routes)
         else:
             found = self._estimate_on_roads(destination, target, origins, lat, lon, want, max_seconds, weights, routes)
-        self._remember_answer(question, weights, [replace(e, route=None) for e in found] if routes else found)
+        self._remember_answer(question, weights, [_without_route(e) for e in found] if routes else found)
         return list(found)
 
     def _answer(self, question: tuple[object, ...], weights: np.ndarray) -> list[TravelEstimate] | None:
@@ -560,10 +560,17 @@ class RoadTravelTimes:
         rows = self._snap_rows
         if key in rows or len(rows) >= self.snap_cache_size:
             return
+        start = len(rows)
+        table = self._snap_table
+        if table is not None and start < len(table[0]):  # room: seven scalar writes, no arrays made
+            values = (s.edge, s.twin, s.fraction, s.off_road_m, s.on_network, s.road_lat, s.road_lon)
+            for column, value in zip(table, values, strict=True):
+                column[start] = value
+            rows[key] = start
+            return
         one = SnappedArrays(
             np.array([s.edge], dtype=np.int64), np.array([s.twin], dtype=np.int64), np.array([s.fraction]),
             np.array([s.off_road_m]), np.array([s.on_network]), np.array([s.road_lat]), np.array([s.road_lon]))
-        start = len(rows)
         rows[key] = start
         self._snap_table = _append_rows(self._snap_table, one, start)
 
@@ -936,6 +943,12 @@ class SearchCache:
                 _, (_, size, _) = self._protected.popitem(last=False)
                 self.protected_bytes -= size
             self.nbytes -= size
+
+
+def _without_route(e: TravelEstimate) -> TravelEstimate:
+    """``replace(e, route=None)``, made directly: ``dataclasses.replace`` looks the fields up on every
+    call, and the intake keeps ten of these a flow."""
+    return TravelEstimate(e.unit_id, e.eta_s, e.road_distance_m, e.straight_distance_m, e.method, e.note, None)
 
 
 def _append_rows(table: list[np.ndarray] | None, fresh: SnappedArrays, start: int) -> list[np.ndarray]:

@@ -8,7 +8,9 @@ import json
 import math
 import multiprocessing
 import os
+import platform
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,8 @@ def test_repeated_runs_add_their_medians_and_say_how_many_met_the_target(tmp_pat
     met = meets_target(first) + meets_target(second)
     assert figures["target"] == {"per_s": 500.0, "p99_ms": 50.0, "met": {"sqlite": [met, 2]}}
     assert f"sqlite met it in {met} of 2 runs" in " ".join(result.output.split())
+    # where the figures came from: this interpreter, by version and by the file it really is
+    assert figures["python"].startswith(f"CPython {platform.python_version()} ({os.path.realpath(sys.executable)}")
 
     refused = CliRunner().invoke(jingwu, ["bench", "intake", "--backend", "sqlite", "--backend", "oracle"])
     assert refused.exit_code != 0 and "unknown backend 'oracle'" in refused.output

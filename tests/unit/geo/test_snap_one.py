@@ -166,7 +166,7 @@ def _network(lat: list[float], lon: list[float], edges: list[tuple[int, int]]) -
 @pytest.mark.parametrize("piece_m", [40.0, 1000.0])
 def test_tie_between_two_segments_is_broken_as_snap_many_does(north_first, two_way, piece_m):
     """Two parallel east-west streets, D north and D south of the centre: the centre is exactly as far
-    from both. Whichever ``snap_many`` picks (the first in k-d tree hit order), ``snap`` picks too."""
+    from both. Whichever ``snap_many`` picks (the lower segment), ``snap`` picks too."""
     north = [(42.5 + D, 1.5 - D), (42.5 + D, 1.5 + D)]
     south = [(42.5 - D, 1.5 - D), (42.5 - D, 1.5 + D)]
     nodes = north + south if north_first else south + north
@@ -185,9 +185,10 @@ def test_tie_between_two_segments_is_broken_as_snap_many_does(north_first, two_w
     assert got[-2].edge != got[-1].edge  # off the tie line, the nearer street wins either way
 
 
-def test_tie_broken_by_hit_order_not_by_edge_id():
-    """Many streets around one point at the same distance (a star of spokes): snap follows the
-    order in which the k-d tree returns the pieces, exactly as ``snap_many``'s stable sort does."""
+def test_tie_broken_by_the_lowest_segment():
+    """Many streets around one point at the same distance (a star of spokes): both ``snap`` and
+    ``snap_many`` take the lowest of the tied segments, whatever order the k-d tree returns them in
+    and however far ``snap``'s first question reaches."""
     lat = [42.5]
     lon = [1.5]
     edges = []
@@ -196,8 +197,28 @@ def test_tie_broken_by_hit_order_not_by_edge_id():
         lon += [1.5 + dx, 1.5 + 2 * dx]
         edges.append((1 + 2 * k, 2 + 2 * k))
     for piece_m in (5.0, 40.0, 1000.0):
-        snapper = RoadSnapper(_network(lat, lon, edges), max_distance_m=500, piece_m=piece_m)
-        count = len(snapper.segments)
-        _, dist = snapper._project_onto(np.zeros(count), np.zeros(count), snapper.segments)
-        assert (snapper.lat0, snapper.lon0) == (42.5, 1.5) and int((dist == dist.min()).sum()) == 2
-        _assert_same(snapper, np.array([42.5, 42.5 + 1e-9, 42.5]), np.array([1.5, 1.5, 1.5 + 1e-9]))
+        for first_radius_m in (0.0, 60.0, 5000.0):
+            snapper = RoadSnapper(_network(lat, lon, edges), max_distance_m=500, piece_m=piece_m,
+                                  first_radius_m=first_radius_m)
+            count = len(snapper.segments)
+            _, dist = snapper._project_onto(np.zeros(count), np.zeros(count), snapper.segments)
+            tied = np.flatnonzero(dist == dist.min())
+            assert (snapper.lat0, snapper.lon0) == (42.5, 1.5) and len(tied) == 2
+            got = _assert_same(snapper, np.array([42.5, 42.5 + 1e-9, 42.5]), np.array([1.5, 1.5, 1.5 + 1e-9]))
+            assert got[0].edge == int(snapper.segments[tied.min()])
+
+
+@pytest.mark.parametrize("first_radius_m", [0.0, 25.0, 60.0, 400.0])
+def test_the_first_question_changes_no_answer(andorra, first_radius_m):
+    """However near ``snap`` first looks (0: always as ``snap_many`` does), every field is the same,
+    and it is the nearest segment by brute force over all of them, the lowest on a tie."""
+    snapper = RoadSnapper(andorra, max_distance_m=300, first_radius_m=first_radius_m)
+    lat, lon = _around_network(andorra, 150, 11, 0.0008)
+    got = _assert_same(snapper, lat, lon)
+    count = len(snapper.segments)
+    for one in got:
+        if not one.on_network:
+            continue
+        px, py = snapper._project(np.array([one.point.lat]), np.array([one.point.lon]))
+        _, dist = snapper._project_onto(np.repeat(px, count), np.repeat(py, count), snapper.segments)
+        assert one.edge == int(snapper.segments[np.flatnonzero(dist == dist.min()).min()])

@@ -336,3 +336,17 @@ def test_what_the_caches_keep_is_little_for_the_garbage_collector_to_walk(andorr
     assert searches >= len(places)
     assert made / searches <= 135, (made, searches)
     assert kept / searches <= 16, (kept, searches)
+
+
+def test_an_answer_kept_without_its_route_keeps_every_other_field():
+    """``_without_route`` builds the copy field by field: a field added to ``TravelEstimate`` must be
+    added there too, or this fails."""
+    from dataclasses import astuple, fields, replace
+
+    from jingwu.domain.travel import TravelEstimate
+    from jingwu.geo.travel import _without_route
+
+    values = {f.name: f"value of {f.name}" for f in fields(TravelEstimate)}
+    e = TravelEstimate(**values)  # type: ignore[arg-type]
+    assert astuple(_without_route(e)) == astuple(replace(e, route=None))
+    assert _without_route(e).route is None and e.route == "value of route"
