@@ -27,6 +27,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
+from jingwu.bus.loops import new_event_loop
 from jingwu.bus.memory import Filter, InProcessBus, Listener, Message
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class NatsBus:
         """Events wait in the outbox: said by a node that does not relay, heard by the one that does."""
         self.local = InProcessBus()
         self._told: Callable[[], None] | None = None
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="nats-bus", daemon=True)
         self._thread.start()
         self._nc: Client = self._call(self._connect(), connect_timeout_s + 1)

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
+from jingwu.bus.loops import loop_factory
 from jingwu.cli.cpu_meter import CpuMeter
 from jingwu.cli.http_load import Connection, HttpError
 from jingwu.cli.intake_target import TARGET_P99_MS, TARGET_PER_S, median_run, meets_target
@@ -401,8 +402,9 @@ def measure(backend: str, clients: int, seconds: float, port: int, pg_url: str, 
             figures = Figures(f"{backend} ×{workers}" if workers > 1 else backend, clients, rate or 0.0, flow, routes,
                               consoles, cpu=CpuMeter(proc.pid, None if backend == "sqlite" else "postgres"),
                               recommend=recommend, warm_up_s=warm_up_s)
-            asyncio.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None, even,
-                                     workers))
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:  # the load on uvloop, as the server
+                runner.run(_run_clients(base, clients, seconds, figures, rate, proc.pid if workers > 1 else None,
+                                        even, workers))
         finally:
             proc.terminate()
             proc.wait(timeout=15)
