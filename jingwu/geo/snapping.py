@@ -94,7 +94,6 @@ class RoadSnapper:
         self.piece_owner = owner
         self.tree = cKDTree(mids) if len(mids) else None
         self.first_radius_m = max(first_radius_m, 0.0)
-        self._mids = mids
         self._scalar: _ScalarTables | None = None
 
     def _project(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +184,7 @@ class RoadSnapper:
             dx, dy = self.x[net.head[self.segments]] - ax, self.y[net.head[self.segments]] - ay
             norm = dx * dx + dy * dy
             geometry = list(zip(ax.tolist(), ay.tolist(), dx.tolist(), dy.tolist(), norm.tolist(), strict=True))
-            mids = self._mids.reshape(-1, 2)
+            mids = self.tree.data if self.tree is not None else np.zeros((0, 2))  # the pieces' midpoints
             self._scalar = (self.piece_owner.tolist(), geometry, mids[:, 0].tolist(), mids[:, 1].tolist())
         return self._scalar
 
